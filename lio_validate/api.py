@@ -1,0 +1,328 @@
+"""``cfa()`` and ``sem()``: fit a model written in lavaan syntax.
+
+Both apply the defaults of lavaan 0.6's functions of the same names, so the
+same model text gives the same numbers in both packages. Each call is a
+short sequence of stages: validate options, prepare data, build the model,
+estimate, then assemble the result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from lio_validate import ml
+from lio_validate.data_prep import prepare_data
+from lio_validate.exceptions import (
+    ConvergenceWarning,
+    HeywoodWarning,
+    IdentificationError,
+    LioInputError,
+    ListwiseDeletionWarning,
+    NonPositiveDefiniteWarning,
+)
+from lio_validate.inference import (
+    covariance_of_estimates,
+    defined_parameters,
+    ml_fit_measures,
+    parameter_name,
+    parameter_rows,
+    r_squared,
+)
+from lio_validate.model import build_ram_model
+from lio_validate.partable import build_parameter_table
+from lio_validate.results import ESTIMATE_COLUMNS, SEMResult
+from lio_validate.samplestats import compute_sample_statistics
+from lio_validate.standardize import standardized_with_se
+from lio_validate.syntax import parse_model
+
+__all__ = ["cfa", "sem"]
+
+_ESTIMATORS = ("ML",)
+_PLANNED_ESTIMATORS = ("MLR", "MLM", "ULS", "WLSMV", "DWLS")
+_INFORMATION = ("expected", "observed")
+_MISSING = ("listwise",)
+_LIKELIHOOD = ("normal", "wishart")
+
+
+def _check_options(estimator, information, missing, likelihood, ordered, weights,
+                   cluster, group_equal) -> tuple[str, str]:
+    estimator = str(estimator).upper()
+    if estimator in _PLANNED_ESTIMATORS:
+        raise LioInputError(
+            f"estimator {estimator!r} is not available in this version; use "
+            f"estimator='ML' (available: {', '.join(_ESTIMATORS)})"
+        )
+    if estimator not in _ESTIMATORS:
+        raise LioInputError(
+            f"unknown estimator {estimator!r}; choose one of "
+            f"{', '.join(_ESTIMATORS + _PLANNED_ESTIMATORS)}"
+        )
+    if information not in _INFORMATION:
+        raise LioInputError(
+            f"unknown information {information!r}; choose 'expected' or 'observed'"
+        )
+    if missing not in _MISSING:
+        raise LioInputError(
+            f"missing={missing!r} is not available in this version; use "
+            "missing='listwise'"
+        )
+    if likelihood not in _LIKELIHOOD:
+        raise LioInputError(
+            f"unknown likelihood {likelihood!r}; choose 'normal' or 'wishart'"
+        )
+    for name, value in (("ordered", ordered), ("weights", weights),
+                        ("cluster", cluster), ("group_equal", group_equal)):
+        if value:
+            raise LioInputError(
+                f"{name}= is not available in this version; leave it unset"
+            )
+    return estimator, information
+
+
+def _emit(messages: list[str], text: str, category, stacklevel: int = 4) -> None:
+    messages.append(text)
+    warnings.warn(text, category, stacklevel=stacklevel)
+
+
+def sem(
+    model: str,
+    data,
+    *,
+    estimator: Literal["ML"] = "ML",
+    group: str | None = None,
+    std_lv: bool = False,
+    meanstructure: bool | None = None,
+    fixed_x: bool = True,
+    information: Literal["expected", "observed"] = "expected",
+    likelihood: Literal["normal", "wishart"] = "normal",
+    missing: Literal["listwise"] = "listwise",
+    ordered=None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    group_equal=None,
+) -> SEMResult:
+    """Fit a structural equation model written in lavaan syntax.
+
+    Parameters
+    ----------
+    model : str
+        lavaan model syntax (``=~``, ``~``, ``~~``, ``~ 1``, labels, ``:=``).
+    data : pandas.DataFrame
+        One row per respondent; the model's observed variables are columns.
+    estimator : {"ML"}, default "ML"
+        Maximum likelihood on complete cases.
+    group : str, optional
+        Column whose values define groups for a multi-group fit.
+    std_lv : bool, default False
+        Scale latent variables by fixing their variances to 1 instead of the
+        first loading.
+    meanstructure : bool, optional
+        Estimate intercepts; by default only when the model has ``~ 1`` terms
+        or several groups.
+    fixed_x : bool, default True
+        Fix the moments of observed exogenous covariates at their sample
+        values (lavaan's ``fixed.x``).
+    information : {"expected", "observed"}, default "expected"
+        Information matrix used for standard errors.
+    likelihood : {"normal", "wishart"}, default "normal"
+        Divisor N (normal) or N - 1 (Wishart) of the sample covariance.
+    missing : {"listwise"}, default "listwise"
+        Rows with a missing value on a model variable are dropped (reported
+        as a ListwiseDeletionWarning).
+
+    Returns
+    -------
+    SEMResult
+
+    Raises
+    ------
+    ModelSyntaxError, ModelSpecificationError, IdentificationError, DataError
+        For a model or data that cannot be estimated, naming the line,
+        column or parameter.
+
+    References
+    ----------
+    Rosseel, Y. (2012). lavaan: An R package for structural equation
+    modeling. Journal of Statistical Software, 48(2), 1-36.
+    """
+    estimator, information = _check_options(
+        estimator, information, missing, likelihood, ordered, weights, cluster,
+        group_equal,
+    )
+    messages: list[str] = []
+
+    # Parse, check the data, keep complete cases.
+    parsed = parse_model(model)
+    prepared, data_messages = prepare_data(parsed, data, group=group)
+    for text in data_messages:
+        _emit(messages, text, ListwiseDeletionWarning)
+
+    # Build the model and its sample statistics.
+    table = build_parameter_table(
+        parsed, ngroups=len(prepared.frames), std_lv=std_lv,
+        meanstructure=meanstructure, fixed_x=fixed_x,
+    )
+    stats = compute_sample_statistics(
+        list(prepared.frames), table.roles.ov, wishart=likelihood == "wishart",
+    )
+    ram = build_ram_model(table, stats)
+    _check_degrees_of_freedom(table, stats)
+
+    # Estimate and check convergence by the gradient.
+    optimum = ml.fit_ml(ram, stats)
+    if not optimum.converged:
+        ml.warn_not_converged(optimum)
+        messages.append("the optimiser did not converge")
+
+    # Standard errors.
+    if information == "expected":
+        info = ml.expected_information(ram, stats, optimum.x)
+    else:
+        info = ml.observed_information(ram, stats, optimum.x)
+    divisor = stats.nobs - stats.ngroups if likelihood == "wishart" else stats.nobs
+    vcov = covariance_of_estimates(ram, info, divisor)
+
+    _check_admissible(ram, optimum.x, messages, [g.name for g in stats.groups])
+    return _assemble(
+        ram, stats, optimum, vcov, parsed.text, prepared, messages,
+        options=dict(estimator=estimator, group=group, std_lv=std_lv,
+                     meanstructure=table.meanstructure, fixed_x=fixed_x,
+                     information=information, likelihood=likelihood,
+                     missing=missing),
+    )
+
+
+def cfa(model: str, data, **options) -> SEMResult:
+    """Fit a confirmatory factor analysis; the same as :func:`sem` (as in lavaan)."""
+    return sem(model, data, **options)
+
+
+# --------------------------------------------------------------------------
+# Stages
+# --------------------------------------------------------------------------
+
+
+def _check_degrees_of_freedom(table, stats) -> None:
+    frame = table.frame
+    p = len(stats.variables)
+    moments = stats.ngroups * (p * (p + 1) // 2 + (p if table.meanstructure else 0))
+    moments -= int((frame["exo"] == 1).sum())
+    if table.npar > moments:
+        raise IdentificationError(
+            f"the model has {table.npar} free parameters but the data give only "
+            f"{moments} sample moments (df = {moments - table.npar}); fix parameters "
+            "(for example residual covariances) or add indicators"
+        )
+
+
+def _check_admissible(ram, x, messages: list[str], group_names) -> None:
+    frame = ram.table.frame
+    values = ram.row_values(x)
+    variance = (frame["op"] == "~~") & (frame["lhs"] == frame["rhs"]) & (frame["free"] > 0)
+    for row in np.flatnonzero(variance.to_numpy() & (values < 0)):
+        where = f" in group {group_names[frame['group'].iat[row]]!r}" \
+            if len(group_names) > 1 else ""
+        _emit(
+            messages,
+            f"the variance {parameter_name(frame, row)}{where} is estimated "
+            f"negative ({values[row]:.4g}), a Heywood case; it is reported as "
+            "estimated: check the model (a weak or redundant indicator) before "
+            "interpreting it",
+            HeywoodWarning, stacklevel=5,
+        )
+    nobserved = ram.nobserved
+    for group in range(ram.table.ngroups):
+        moments = ram.implied(x, group)
+        latent_cov = (moments.B @ moments.S @ moments.B.T)[nobserved:, nobserved:]
+        if latent_cov.size and np.linalg.eigvalsh(latent_cov)[0] <= 0:
+            where = f" in group {group_names[group]!r}" if len(group_names) > 1 else ""
+            _emit(
+                messages,
+                f"the covariance matrix of the latent variables{where} is not "
+                "positive definite (a correlation beyond +-1 or a negative "
+                "variance); the solution is inadmissible",
+                NonPositiveDefiniteWarning, stacklevel=5,
+            )
+
+
+def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options):
+    from lio_validate import __version__
+
+    table = ram.table
+    frame = table.frame
+    group_names = tuple(g.name for g in stats.groups)
+    x = optimum.x
+
+    rows = parameter_rows(ram, x, vcov)
+    standardized = standardized_with_se(ram, x, vcov)
+    estimates = pd.DataFrame({
+        "lhs": frame["lhs"].to_numpy(),
+        "op": frame["op"].to_numpy(),
+        "rhs": frame["rhs"].to_numpy(),
+        "group": [group_names[g] if table.ngroups > 1 else "" for g in frame["group"]],
+        "label": frame["label"].to_numpy(),
+    })
+    estimates = pd.concat([estimates, rows], axis=1)
+    estimates["std_lv"] = standardized.std_lv
+    estimates["std_all"] = standardized.std_all
+    defined = defined_parameters(ram, x, vcov, standardized.std_lv, standardized.std_all)
+    if len(defined):
+        defined.insert(3, "group", "")
+        estimates = pd.concat([estimates, defined[list(ESTIMATE_COLUMNS)]],
+                              ignore_index=True)
+    estimates = estimates[list(ESTIMATE_COLUMNS)]
+
+    std_table = estimates[["lhs", "op", "rhs", "group"]].iloc[: len(frame)].copy()
+    std_table["std_lv"] = standardized.std_lv
+    std_table["se_std_lv"] = standardized.se_std_lv
+    std_table["std_all"] = standardized.std_all
+    std_table["se_std_all"] = standardized.se_std_all
+
+    names = list(stats.variables)
+    implied, sample = [], []
+    for group in range(table.ngroups):
+        implied.append(pd.DataFrame(ram.implied(x, group).sigma, index=names,
+                                    columns=names))
+        sample.append(pd.DataFrame(stats.groups[group].cov, index=names, columns=names))
+    if table.ngroups > 1:
+        implied_cov = pd.concat(implied, keys=group_names, names=["group", "variable"])
+        sample_cov = pd.concat(sample, keys=group_names, names=["group", "variable"])
+    else:
+        implied_cov, sample_cov = implied[0], sample[0]
+
+    free_names = []
+    for k in range(ram.npar):
+        row = int(np.flatnonzero(frame["free"].to_numpy() == k + 1)[0])
+        name = parameter_name(frame, row)
+        if table.ngroups > 1:
+            name += f" [{group_names[frame['group'].iat[row]]}]"
+        free_names.append(name)
+
+    return SEMResult(
+        estimates=estimates,
+        fit_measures=ml_fit_measures(ram, stats, x, optimum.fmin),
+        standardized=std_table,
+        r_squared=r_squared(ram, x, group_names),
+        vcov=pd.DataFrame(vcov, index=free_names, columns=free_names),
+        implied_cov=implied_cov,
+        sample_cov=sample_cov,
+        parameter_table=frame.copy(),
+        nobs=stats.nobs,
+        ngroups=table.ngroups,
+        group_names=group_names,
+        latent_variables=table.roles.lv,
+        observed_variables=table.roles.ov,
+        converged=optimum.converged,
+        iterations=optimum.iterations,
+        max_abs_gradient=optimum.max_abs_gradient,
+        estimator=options["estimator"],
+        information=options["information"],
+        model_text=model_text,
+        options={**options, "version": __version__},
+        nobs_dropped=prepared.nobs_dropped,
+        warnings=tuple(messages),
+    )

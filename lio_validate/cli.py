@@ -1,0 +1,173 @@
+"""The command line: ``python -m lio_validate COMMAND``.
+
+Exit status: 0 on success, 2 on bad input (one line on stderr naming the file,
+column, group or model line and what to do), 1 on an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from lio_validate.exceptions import LioInputError
+
+__all__ = ["main", "build_parser"]
+
+ESTIMATORS = ("ML", "MLR", "MLM", "ULS", "WLSMV", "DWLS")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors exit with status 2 on one line."""
+
+    def error(self, message: str) -> None:  # pragma: no cover - argparse hook
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(
+        prog="python -m lio_validate",
+        description="Validate the organisation model of the learning and innovative "
+        "organisation: reliability, CFA and SEM with lavaan's numbers.",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of an internal failure")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=_ArgumentParser)
+
+    run = commands.add_parser(
+        "run-sem", help="fit a model to a data file and write a results folder",
+        description="Fit a CFA/SEM written in lavaan syntax and write estimates, fit "
+        "measures, reliability, figures, a report and a manifest. Without --data "
+        "and --model it runs the bundled organisation-model example.",
+    )
+    run.add_argument("--data", type=Path, help="data file (.csv, .parquet, .sav, .dta)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--model", type=Path, help="model file in lavaan syntax (.lav)")
+    source.add_argument("--spec", type=Path, help="YAML job specification")
+    run.add_argument("--estimator", default="ML", choices=ESTIMATORS,
+                     help="estimator (default ML)")
+    run.add_argument("--missing", default="listwise", choices=("listwise", "fiml"),
+                     help="missing-data treatment (default listwise)")
+    run.add_argument("--ordered", help="'all' or a comma-separated list of ordinal items")
+    run.add_argument("--group", help="column defining groups for a multi-group fit")
+    run.add_argument("--group-equal", help="comma-separated equality constraints "
+                     "across groups (loadings, intercepts, ...)")
+    run.add_argument("--weights", help="column of sampling weights")
+    run.add_argument("--cluster", help="column of cluster (organisation) ids")
+    run.add_argument("--reverse", help="comma-separated reverse-keyed items to recode "
+                     "(min + max - x) before anything is computed")
+    run.add_argument("--bootstrap", type=int, help="number of bootstrap replicates")
+    run.add_argument("--seed", type=int, help="random seed (recorded in the manifest)")
+    run.add_argument("--out", type=Path, help="results folder to create "
+                     "(default results/<data file name>)")
+
+    invariance = commands.add_parser(
+        "invariance", help="test measurement invariance across groups",
+        description="Fit the configural, metric, scalar and strict models and "
+        "compare them.",
+    )
+    invariance.add_argument("--data", type=Path, required=True)
+    invariance.add_argument("--model", type=Path, required=True)
+    invariance.add_argument("--group", required=True)
+    invariance.add_argument("--estimator", default="ML", choices=ESTIMATORS)
+    invariance.add_argument("--ordered")
+    invariance.add_argument("--out", type=Path)
+    return parser
+
+
+def _unavailable(args: argparse.Namespace) -> str | None:
+    """Name the first requested option that this version does not estimate yet."""
+    if args.estimator != "ML":
+        return (f"--estimator {args.estimator} is not available in this version; use "
+                "--estimator ML")
+    checks = (
+        (getattr(args, "missing", "listwise") != "listwise", "--missing fiml"),
+        (bool(args.ordered), "--ordered"),
+        (bool(getattr(args, "group_equal", None)), "--group-equal"),
+        (bool(getattr(args, "weights", None)), "--weights"),
+        (bool(getattr(args, "cluster", None)), "--cluster"),
+        (getattr(args, "bootstrap", None) is not None, "--bootstrap"),
+    )
+    for requested, name in checks:
+        if requested:
+            return f"{name} is not available in this version; run without it"
+    return None
+
+
+def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
+    from lio_validate.pipeline import JobSpec, example_spec, load_spec, run_sem_job
+
+    problem = _unavailable(args)
+    if problem:
+        raise LioInputError(problem)
+
+    if args.spec is not None:
+        spec = load_spec(args.spec, args.out)
+    elif args.data is None and args.model is None:
+        spec = example_spec(args.out or Path("results") / "example")
+    elif args.data is None or args.model is None:
+        raise LioInputError(
+            "give both --data FILE and --model FILE.lav (or neither, to run the bundled "
+            "example)"
+        )
+    else:
+        from lio_validate.pipeline import _read_text
+
+        spec = JobSpec(
+            data_path=args.data,
+            model_path=args.model,
+            model_text=_read_text(args.model, "model"),
+            out_dir=args.out or Path("results") / args.data.stem,
+        )
+    changes = {}
+    if args.group:
+        changes["group"] = args.group
+    if args.reverse:
+        changes["reverse"] = tuple(s.strip() for s in args.reverse.split(",") if s.strip())
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if changes:
+        from dataclasses import replace
+
+        spec = replace(spec, **changes)
+
+    out = run_sem_job(spec, argv)
+    print(f"results written to {out}")
+    return 0
+
+
+def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
+    raise LioInputError(
+        "the invariance command is not available in this version; fit each level "
+        "with run-sem --group COL meanwhile"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = {"run-sem": _run_sem, "invariance": _invariance}[args.command]
+    try:
+        return handler(args, argv)
+    except LioInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; no results folder was written", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - the command line's last resort
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(error).__name__}: {error} (this is a bug in "
+            "lio_validate; rerun with --debug for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1

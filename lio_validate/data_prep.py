@@ -1,0 +1,161 @@
+"""Check a data frame against a model and split it into complete groups.
+
+Every problem is reported with the model line or column it concerns and what
+to do about it, before any estimation starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lio_validate.exceptions import DataError, ModelSpecificationError
+from lio_validate.syntax import ParsedModel
+
+__all__ = ["PreparedData", "prepare_data", "model_variables"]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Complete cases of the model's observed variables, split by group."""
+
+    frames: tuple[tuple[str, pd.DataFrame], ...]
+    nobs_total: int
+    nobs_dropped: int
+    nobs_group_missing: int
+
+
+def model_variables(parsed: ParsedModel) -> tuple[list[str], dict[str, int]]:
+    """Return the latent variables and, for every other name, its first line."""
+    latent = list(dict.fromkeys(t.lhs for t in parsed.terms if t.op == "=~"))
+    first_line: dict[str, int] = {}
+    for term in parsed.terms:
+        for name in (term.lhs, term.rhs):
+            if name and name not in latent and name not in first_line:
+                first_line[name] = term.line
+    return latent, first_line
+
+
+def _as_frame(data) -> pd.DataFrame:
+    frame = getattr(data, "frame", data)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(
+            f"data must be a pandas DataFrame (or what lio_validate.read_data "
+            f"returns), not {type(data).__name__}"
+        )
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(
+            f"the data have duplicate column names {duplicated}; rename them so "
+            "each column is unique"
+        )
+    return frame
+
+
+def _check_columns(parsed: ParsedModel, frame: pd.DataFrame) -> list[str]:
+    latent, first_line = model_variables(parsed)
+    columns = [str(c) for c in frame.columns]
+    lines = parsed.text.splitlines()
+    for name, line in first_line.items():
+        if name in columns:
+            continue
+        close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else \
+            "; check the spelling or add the column to the data"
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        raise ModelSpecificationError(
+            f"line {line} ('{text}'): {name!r} is not a column of the data and not a "
+            f"latent variable (no '{name} =~ ...' line){hint}"
+        )
+    return [name for name in first_line]
+
+
+def _check_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    out = {}
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_bool_dtype(series):
+            series = series.astype(float)
+        if not pd.api.types.is_numeric_dtype(series):
+            converted = pd.to_numeric(series, errors="coerce")
+            bad = series[converted.isna() & series.notna()].astype(str).unique()[:3]
+            if len(bad):
+                raise DataError(
+                    f"column {column!r} contains non-numeric values such as "
+                    f"{', '.join(map(repr, bad))}; recode them as numbers or declare "
+                    "them missing"
+                )
+            series = converted
+        out[column] = series.astype(float)
+    values = pd.DataFrame(out, index=frame.index)
+    infinite = [c for c in columns if np.isinf(values[c].to_numpy()).any()]
+    if infinite:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, infinite))} contain infinite values; "
+            "replace them with valid numbers or missing values"
+        )
+    return values
+
+
+def prepare_data(
+    parsed: ParsedModel, data, *, group: str | None = None
+) -> tuple[PreparedData, list[str]]:
+    """Validate ``data`` for ``parsed`` and keep the complete cases per group.
+
+    Returns
+    -------
+    (PreparedData, list of str)
+        The data and the messages of rows dropped, to be issued as warnings.
+    """
+    frame = _as_frame(data)
+    observed = _check_columns(parsed, frame)
+    values = _check_numeric(frame, observed)
+    messages: list[str] = []
+    nobs_total = len(frame)
+
+    group_missing = 0
+    if group is not None:
+        if group not in frame.columns:
+            close = difflib.get_close_matches(group, [str(c) for c in frame.columns])
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise DataError(f"the group column {group!r} is not in the data{hint}")
+        labels = frame[group]
+        keep = labels.notna()
+        group_missing = int((~keep).sum())
+        values, labels = values[keep], labels[keep]
+        if group_missing:
+            messages.append(
+                f"{group_missing} row(s) with a missing value in the group column "
+                f"{group!r} were dropped"
+            )
+
+    complete = values.notna().all(axis=1)
+    dropped = int((~complete).sum())
+    if dropped:
+        counts = values.isna().sum()
+        worst = counts[counts > 0].sort_values(ascending=False).head(3)
+        detail = ", ".join(f"{name}: {int(n)}" for name, n in worst.items())
+        messages.append(
+            f"listwise deletion dropped {dropped} of {len(values)} rows with missing "
+            f"values (most missing: {detail}); use missing='fiml' to keep them"
+        )
+    values = values[complete]
+    if len(values) == 0:
+        raise DataError(
+            "no row has complete data on the model's variables; check the missing "
+            "value codes, or use missing='fiml'"
+        )
+
+    if group is None:
+        frames = (("", values),)
+    else:
+        labels = labels[complete]
+        frames = tuple(
+            (str(level), values[(labels == level).to_numpy()])
+            for level in pd.unique(labels)
+        )
+    prepared = PreparedData(frames, nobs_total, dropped, group_missing)
+    return prepared, messages

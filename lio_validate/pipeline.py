@@ -1,0 +1,225 @@
+"""The ``run-sem`` job: data file and model in, complete results folder out.
+
+Stages: resolve the inputs (the bundled example when none are given), read
+the data, fit the model, compute the reliability of every scale, draw the
+figures, write the report and the manifest, and move the whole folder into
+place at once. A failure at any stage leaves no results folder behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import yaml
+
+from lio_validate.api import sem
+from lio_validate.exceptions import DataError, LioInputError, LioWarning
+from lio_validate.io import read_data
+from lio_validate.syntax import parse_model
+
+__all__ = ["JobSpec", "EXAMPLE_DIRECTORY", "example_spec", "load_spec", "run_sem_job"]
+
+EXAMPLE_DIRECTORY = Path(__file__).resolve().parent / "examples" / "organisation"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a run needs: inputs, options and where the results go."""
+
+    data_path: Path
+    model_path: Path | None
+    model_text: str
+    out_dir: Path
+    estimator: str = "ML"
+    group: str | None = None
+    reverse: tuple[str, ...] = ()
+    scales: Mapping[str, tuple[str, ...]] | None = None
+    levels: Mapping[str, object] | None = None
+    seed: int | None = None
+    spec_path: Path | None = None
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise LioInputError(f"the {what} file {str(path)!r} does not exist; check the path")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise LioInputError(
+            f"the {what} file {str(path)!r} is not UTF-8 text ({error.reason}); save "
+            "it as UTF-8"
+        ) from None
+
+
+def example_spec(out_dir: Path) -> JobSpec:
+    """The bundled organisation-model example (synthetic data, see its README)."""
+    model_path = EXAMPLE_DIRECTORY / "organisation.lav"
+    levels = json.loads((EXAMPLE_DIRECTORY / "levels.json").read_text(encoding="utf-8"))
+    return JobSpec(
+        data_path=EXAMPLE_DIRECTORY / "organisation.csv",
+        model_path=model_path,
+        model_text=_read_text(model_path, "model"),
+        out_dir=out_dir,
+        levels=levels,
+    )
+
+
+def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
+    """Read a YAML job specification.
+
+    Keys: ``data`` (file), ``model`` (lavaan text) or ``model_file``,
+    ``estimator``, ``group``, ``reverse`` (reverse-keyed items), ``scales``
+    ({scale: [items]}), ``levels`` ({factor: level}), ``seed``, ``out``.
+    Relative paths are taken relative to the YAML file.
+    """
+    text = _read_text(path, "spec")
+    try:
+        spec = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise LioInputError(f"the spec file {str(path)!r} is not valid YAML: {error}") \
+            from None
+    if not isinstance(spec, dict):
+        raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
+    known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
+             "levels", "seed", "out"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise LioInputError(
+            f"the spec file {str(path)!r} has unknown key(s) {unknown}; known keys: "
+            f"{sorted(known)}"
+        )
+    base = path.parent
+    if "data" not in spec:
+        raise LioInputError(f"the spec file {str(path)!r} has no 'data' entry")
+    if "model" in spec:
+        model_path, model_text = None, str(spec["model"])
+    elif "model_file" in spec:
+        model_path = base / spec["model_file"]
+        model_text = _read_text(model_path, "model")
+    else:
+        raise LioInputError(
+            f"the spec file {str(path)!r} needs 'model' (text) or 'model_file'"
+        )
+    out = out_dir or (base / spec["out"] if "out" in spec else None)
+    if out is None:
+        raise LioInputError("give --out DIR or an 'out' entry in the spec file")
+    scales = spec.get("scales")
+    return JobSpec(
+        data_path=base / spec["data"],
+        model_path=model_path,
+        model_text=model_text,
+        out_dir=Path(out),
+        estimator=str(spec.get("estimator", "ML")),
+        group=spec.get("group"),
+        reverse=tuple(spec.get("reverse") or ()),
+        scales={k: tuple(v) for k, v in scales.items()} if scales else None,
+        levels=spec.get("levels"),
+        seed=spec.get("seed"),
+        spec_path=path,
+    )
+
+
+def scales_from_model(model_text: str, columns) -> dict[str, tuple[str, ...]]:
+    """One scale per latent variable whose indicators are all data columns."""
+    parsed = parse_model(model_text)
+    scales: dict[str, list[str]] = {}
+    for term in parsed.terms:
+        if term.op == "=~":
+            scales.setdefault(term.lhs, []).append(term.rhs)
+    columns = set(columns)
+    return {name: tuple(items) for name, items in scales.items()
+            if len(items) >= 2 and all(item in columns for item in items)}
+
+
+def _apply_reverse(frame: pd.DataFrame, reverse: tuple[str, ...], source: str):
+    """Recode reverse-keyed items as min + max - x over the observed range."""
+    if not reverse:
+        return frame, {}
+    missing = [item for item in reverse if item not in frame.columns]
+    if missing:
+        raise DataError(
+            f"reverse-keyed item(s) {missing} are not columns of {source}; check the "
+            "'reverse' list"
+        )
+    frame = frame.copy()
+    record = {}
+    for item in reverse:
+        values = pd.to_numeric(frame[item], errors="coerce")
+        low, high = float(values.min()), float(values.max())
+        frame[item] = low + high - values
+        record[item] = {"min": low, "max": high}
+    return frame, record
+
+
+def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
+    """Run the whole job and write the results folder; return its path."""
+    from lio_validate import figures, manifest, output, report
+    from lio_validate.reliability import reliability
+
+    started = datetime.now(timezone.utc)
+    output.check_output_directory(spec.out_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LioWarning)
+
+        # Data and model.
+        survey = read_data(spec.data_path)
+        frame, reversed_record = _apply_reverse(survey.frame, spec.reverse,
+                                                str(spec.data_path))
+        fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group)
+
+        # Reliability of each scale.
+        scales = spec.scales or scales_from_model(spec.model_text, frame.columns)
+        reliability_result = reliability(frame, {k: list(v) for k, v in scales.items()}) \
+            if scales else None
+
+        # Figures.
+        estimates = fit.estimates
+        drawn = {"standardized_loadings": figures.plot_loadings(estimates)}
+        if (estimates["op"] == "~").any():
+            drawn = {"path_diagram": figures.plot_path_diagram(
+                estimates, levels=spec.levels), **drawn}
+        if reliability_result is not None:
+            drawn["reliability"] = figures.plot_reliability(reliability_result.table)
+
+    run_warnings = [str(w.message) for w in caught if issubclass(w.category, LioWarning)]
+    for text in run_warnings:
+        print(f"warning: {text}", file=sys.stderr)
+    finished = datetime.now(timezone.utc)
+
+    files = {
+        "estimates.csv": output.estimates_to_csv(estimates),
+        "fit_measures.json": output.fit_measures_to_json(dict(fit.fit_measures)),
+        "reliability.csv": output.estimates_to_csv(reliability_result.table)
+        if reliability_result is not None else "",
+        "r_squared.csv": output.estimates_to_csv(
+            fit.r_squared.rename("r_squared").reset_index()),
+    }
+    files["report.md"] = report.render_report_markdown(
+        fit=fit, reliability=reliability_result, figures=list(drawn),
+        data_path=str(spec.data_path), warnings=run_warnings,
+    )
+    inputs = [spec.data_path] + ([spec.model_path] if spec.model_path else []) \
+        + ([spec.spec_path] if spec.spec_path else [])
+    record = manifest.build_manifest(
+        command="run-sem", argv=argv,
+        options={"estimator": spec.estimator, "group": spec.group,
+                 "reverse": list(spec.reverse), "reverse_recoding": reversed_record,
+                 "scales": {k: list(v) for k, v in scales.items()},
+                 "out": str(spec.out_dir), **dict(spec.options)},
+        input_files=inputs, model_text=spec.model_text, seed=spec.seed,
+        started=started, finished=finished, warnings=run_warnings,
+        convergence={"converged": fit.converged, "iterations": fit.iterations,
+                     "max_abs_gradient": fit.max_abs_gradient},
+    )
+    files["manifest.json"] = json.dumps(record, indent=2, sort_keys=True, default=str) \
+        + "\n"
+    output.write_results_folder(spec.out_dir, files, drawn)
+    return spec.out_dir
