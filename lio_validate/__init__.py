@@ -9,6 +9,8 @@ numbers agree with lavaan 0.6.
 
 from lio_validate.exceptions import *  # noqa: F401,F403
 from lio_validate.api import cfa, sem  # noqa: E402
+from lio_validate.io import SurveyData, read_data  # noqa: E402
+from lio_validate.reliability import ReliabilityResult, reliability  # noqa: E402
 from lio_validate.results import SEMResult  # noqa: E402
 
 __version__ = "0.1.0"

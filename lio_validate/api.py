@@ -36,7 +36,7 @@ from lio_validate.model import build_ram_model
 from lio_validate.partable import build_parameter_table
 from lio_validate.results import ESTIMATE_COLUMNS, SEMResult
 from lio_validate.samplestats import compute_sample_statistics
-from lio_validate.standardize import standardized_with_se
+from lio_validate.standardize import standardize, standardized_with_se
 from lio_validate.syntax import parse_model
 
 __all__ = ["cfa", "sem"]
@@ -258,7 +258,7 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options
     x = optimum.x
 
     rows = parameter_rows(ram, x, vcov)
-    standardized = standardized_with_se(ram, x, vcov)
+    std_lv, std_all = standardize(ram, x)
     estimates = pd.DataFrame({
         "lhs": frame["lhs"].to_numpy(),
         "op": frame["op"].to_numpy(),
@@ -267,20 +267,27 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options
         "label": frame["label"].to_numpy(),
     })
     estimates = pd.concat([estimates, rows], axis=1)
-    estimates["std_lv"] = standardized.std_lv
-    estimates["std_all"] = standardized.std_all
-    defined = defined_parameters(ram, x, vcov, standardized.std_lv, standardized.std_all)
+    estimates["std_lv"] = std_lv
+    estimates["std_all"] = std_all
+    defined = defined_parameters(ram, x, vcov, std_lv, std_all)
     if len(defined):
         defined.insert(3, "group", "")
         estimates = pd.concat([estimates, defined[list(ESTIMATE_COLUMNS)]],
                               ignore_index=True)
     estimates = estimates[list(ESTIMATE_COLUMNS)]
 
-    std_table = estimates[["lhs", "op", "rhs", "group"]].iloc[: len(frame)].copy()
-    std_table["std_lv"] = standardized.std_lv
-    std_table["se_std_lv"] = standardized.se_std_lv
-    std_table["std_all"] = standardized.std_all
-    std_table["se_std_all"] = standardized.se_std_all
+    keys = estimates[["lhs", "op", "rhs", "group"]].iloc[: len(frame)].copy()
+
+    def standardized_table() -> pd.DataFrame:
+        # The delta-method Jacobian costs 2 x npar evaluations of the
+        # standardizing map, so it runs only when the table is requested.
+        solution = standardized_with_se(ram, x, vcov)
+        table = keys.copy()
+        table["std_lv"] = solution.std_lv
+        table["se_std_lv"] = solution.se_std_lv
+        table["std_all"] = solution.std_all
+        table["se_std_all"] = solution.se_std_all
+        return table
 
     names = list(stats.variables)
     implied, sample = [], []
@@ -294,18 +301,18 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options
     else:
         implied_cov, sample_cov = implied[0], sample[0]
 
-    free_names = []
-    for k in range(ram.npar):
-        row = int(np.flatnonzero(frame["free"].to_numpy() == k + 1)[0])
-        name = parameter_name(frame, row)
-        if table.ngroups > 1:
-            name += f" [{group_names[frame['group'].iat[row]]}]"
-        free_names.append(name)
+    free = frame["free"].to_numpy()
+    first_rows = [int(np.flatnonzero(free == k + 1)[0]) for k in range(ram.npar)]
+    free_names = [parameter_name(frame, row) for row in first_rows]
+    if table.ngroups > 1:
+        groups = frame["group"].to_numpy()
+        free_names = [f"{name} [{group_names[groups[row]]}]"
+                      for name, row in zip(free_names, first_rows)]
 
     return SEMResult(
         estimates=estimates,
         fit_measures=ml_fit_measures(ram, stats, x, optimum.fmin),
-        standardized=std_table,
+        standardized_factory=standardized_table,
         r_squared=r_squared(ram, x, group_names),
         vcov=pd.DataFrame(vcov, index=free_names, columns=free_names),
         implied_cov=implied_cov,

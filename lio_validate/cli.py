@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 from lio_validate.exceptions import LioInputError
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(min + max - x) before anything is computed")
     run.add_argument("--bootstrap", type=int, help="number of bootstrap replicates")
     run.add_argument("--seed", type=int, help="random seed (recorded in the manifest)")
-    run.add_argument("--out", type=Path, help="results folder to create "
-                     "(default results/<data file name>)")
+    run.add_argument("--out", type=Path, help="results folder to create; it must not "
+                     "exist or be empty (default results/<data file name>-<UTC time>)")
 
     invariance = commands.add_parser(
         "invariance", help="test measurement invariance across groups",
@@ -96,6 +97,12 @@ def _unavailable(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _default_out(stem: str) -> Path:
+    """A new results folder per run, so that repeating a command never collides."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{stem}-{stamp}"
+
+
 def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     from lio_validate.pipeline import JobSpec, example_spec, load_spec, run_sem_job
 
@@ -106,7 +113,7 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     if args.spec is not None:
         spec = load_spec(args.spec, args.out)
     elif args.data is None and args.model is None:
-        spec = example_spec(args.out or Path("results") / "example")
+        spec = example_spec(args.out or _default_out("example"))
     elif args.data is None or args.model is None:
         raise LioInputError(
             "give both --data FILE and --model FILE.lav (or neither, to run the bundled "
@@ -119,7 +126,7 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
             data_path=args.data,
             model_path=args.model,
             model_text=_read_text(args.model, "model"),
-            out_dir=args.out or Path("results") / args.data.stem,
+            out_dir=args.out or _default_out(args.data.stem),
         )
     changes = {}
     if args.group:

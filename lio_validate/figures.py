@@ -14,6 +14,7 @@ well as by colour, so the path diagram also survives greyscale printing.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections import defaultdict
 from collections.abc import Mapping
@@ -32,10 +33,10 @@ from matplotlib.patches import Ellipse, Patch, Polygon, Rectangle
 from lio_validate.exceptions import LioInputError
 
 __all__ = [
-    "OKABE_ITO",
     "LEVEL_TITLES",
-    "plot_path_diagram",
+    "OKABE_ITO",
     "plot_loadings",
+    "plot_path_diagram",
     "plot_reliability",
     "save_figure",
 ]
@@ -91,7 +92,7 @@ _PATH_STYLES = {
 }
 
 # Path diagram geometry, in inches.
-_COLUMN_GAP = 0.58
+_COLUMN_GAP = 0.54
 _NODE_GAP = 0.16
 _NODE_DUMMY_GAP = 0.13
 _DUMMY_GAP = 0.12
@@ -102,6 +103,7 @@ _HEAD_LENGTH = 0.07
 _HEAD_HALF_WIDTH = 0.028
 _SAMPLE_STEP = 0.01
 _NAME_WRAP = 11
+_MAX_COLUMN_NODES = 8
 
 # Loadings and reliability plots.
 _COLUMN_WIDTH = 3.4
@@ -148,6 +150,13 @@ def _new_figure(width: float, height: float, layout: str | None = None) -> Figur
     return figure
 
 
+def _root_figure(ax: Axes) -> Figure:
+    try:
+        return ax.get_figure(root=True)
+    except TypeError:  # matplotlib before 3.10 has no root argument
+        return ax.figure
+
+
 def _format_level(significance_level: float) -> str:
     """Format a significance level as journals print it: 0.05 becomes ".05"."""
     text = f"{significance_level:g}"
@@ -160,7 +169,9 @@ def _format_coefficient(value: float) -> str:
     return f"{value:.2f}".replace("-", "\u2212")
 
 
-def _text_size(figure: Figure, text: str, fontsize: float, **style) -> tuple[float, float]:
+def _text_size(
+    figure: Figure, text: str, fontsize: float, **style
+) -> tuple[float, float]:
     """Measure a text in inches as the figure's renderer draws it."""
     artist = figure.text(0, 0, text, fontsize=fontsize, **style)
     extent = artist.get_window_extent()
@@ -294,10 +305,14 @@ def _collect_structure(
         lines = [(line, _FONT_SIZE) for line in _wrap_name(name)]
         count = int(item_counts.get(name, 0))
         if count:
-            lines.append((f"{count} item" + ("s" if count > 1 else ""), _SMALL_FONT_SIZE))
+            lines.append(
+                (f"{count} item" + ("s" if count > 1 else ""), _SMALL_FONT_SIZE)
+            )
         if name in r_squared:
             value = f"{r_squared[name]:.2f}".replace("0.", ".", 1)
-            lines.append(("R\u00b2 = " + value.replace("-", "\u2212"), _SMALL_FONT_SIZE))
+            lines.append(
+                ("R\u00b2 = " + value.replace("-", "\u2212"), _SMALL_FONT_SIZE)
+            )
         nodes[name] = _Node(name, name in latent, lines)
 
     is_covariance = (ops == "~~") & (lhs != rhs) & lhs.isin(nodes) & rhs.isin(nodes)
@@ -305,10 +320,10 @@ def _collect_structure(
     return nodes, edges, covariances
 
 
-def _columns_from_levels(
+def _bands_from_levels(
     nodes: dict[str, _Node], levels: Mapping[str, int | str]
-) -> list[str]:
-    """Put each node in the column of its level and return the band titles."""
+) -> tuple[dict[str, int], list[str]]:
+    """Return the band of each node by its level, and the band titles."""
     for factor, level in levels.items():
         if isinstance(level, bool) or level not in LEVEL_TITLES:
             raise LioInputError(
@@ -324,17 +339,20 @@ def _columns_from_levels(
             "value from 1 to 5 or 'outcome'."
         )
 
-    occupied = [level for level in _LEVEL_ORDER if any(levels[n] == level for n in nodes)]
-    for name, node in nodes.items():
-        node.column = occupied.index(levels[name])
-    return [LEVEL_TITLES[level] for level in occupied]
+    occupied = [
+        level for level in _LEVEL_ORDER if any(levels[n] == level for n in nodes)
+    ]
+    band_of = {name: occupied.index(levels[name]) for name in nodes}
+    return band_of, [LEVEL_TITLES[level] for level in occupied]
 
 
-def _columns_from_structure(nodes: dict[str, _Node], edges: list[_Edge]) -> None:
-    """Put each node one column right of its furthest predictor.
+def _bands_from_structure(
+    nodes: dict[str, _Node], edges: list[_Edge]
+) -> dict[str, int]:
+    """Put each node one band right of its furthest predictor.
 
-    Exogenous variables go in the first column and outcomes (variables that predict
-    nothing) in the last. A node on a feedback loop goes one column right of its
+    Exogenous variables go in the first band and outcomes (variables that predict
+    nothing) in the last. A node on a feedback loop goes one band right of its
     predictors that are not on the loop.
     """
     predecessors: dict[str, set[str]] = {name: set() for name in nodes}
@@ -368,8 +386,29 @@ def _columns_from_structure(nodes: dict[str, _Node], edges: list[_Edge]) -> None
             layer[name] = last
 
     occupied = sorted(set(layer.values()))
-    for name, node in nodes.items():
-        node.column = occupied.index(layer[name])
+    return {name: occupied.index(layer[name]) for name in nodes}
+
+
+def _assign_columns(nodes: dict[str, _Node], band_of: dict[str, int]) -> list[range]:
+    """Set each node's column and return the columns of each band.
+
+    A band with more than _MAX_COLUMN_NODES nodes gets several columns, and its
+    nodes alternate between them in order of appearance, so that one level with
+    many factors does not make the diagram very tall.
+    """
+    members = defaultdict(list)
+    for name in nodes:
+        members[band_of[name]].append(name)
+
+    spans = []
+    first = 0
+    for band in range(1 + max(band_of.values())):
+        count = -(-len(members[band]) // _MAX_COLUMN_NODES)
+        for position, name in enumerate(members[band]):
+            nodes[name].column = first + position % count
+        spans.append(range(first, first + count))
+        first += count
+    return spans
 
 
 # --------------------------------------------------------------------------------------
@@ -387,7 +426,9 @@ def _edge_chains(nodes: dict[str, _Node], edges: list[_Edge]) -> list[list]:
         start = nodes[edge.source].column
         stop = nodes[edge.target].column
         step = 1 if stop >= start else -1
-        dummies = [("dummy", index, column) for column in range(start + step, stop, step)]
+        dummies = [
+            ("dummy", index, column) for column in range(start + step, stop, step)
+        ]
         chains.append([edge.source, *dummies, edge.target])
     return chains
 
@@ -410,7 +451,7 @@ def _stack_column(keys: list, node_height: float) -> tuple[dict, float]:
         return {}, 0.0
 
     positions = {keys[0]: 0.0}
-    for previous, key in zip(keys[:-1], keys[1:]):
+    for previous, key in itertools.pairwise(keys):
         half_heights = (
             _slot_height(key, node_height) + _slot_height(previous, node_height)
         ) / 2
@@ -444,11 +485,12 @@ def _count_crossings(columns: list[list], segments: list, node_height: float) ->
 
 def _order_columns(
     nodes: dict[str, _Node], chains: list[list], node_height: float
-) -> list[list]:
+) -> tuple[list[list], dict]:
     """Order each column by the barycentre heuristic, keeping the fewest crossings.
 
     Alternate sweeps sort each column by the mean height of its neighbours in the
-    column before it (left to right) or after it (right to left).
+    column before it (left to right) or after it (right to left). Return the columns,
+    top to bottom, and the neighbours of each slot in the adjacent columns.
     """
     n_columns = 1 + max(node.column for node in nodes.values())
     columns: list[list] = [[] for _ in range(n_columns)]
@@ -462,7 +504,7 @@ def _order_columns(
     segments = []
     neighbours = defaultdict(list)
     for chain in chains:
-        for first, second in zip(chain[:-1], chain[1:]):
+        for first, second in itertools.pairwise(chain):
             if abs(column_of[first] - column_of[second]) != 1:
                 continue
             left, right = sorted((first, second), key=column_of.get)
@@ -489,7 +531,7 @@ def _order_columns(
         if crossings < best_crossings:
             best = [list(keys) for keys in columns]
             best_crossings = crossings
-    return best
+    return best, neighbours
 
 
 # --------------------------------------------------------------------------------------
@@ -508,7 +550,7 @@ def _size_nodes(figure: Figure, nodes: dict[str, _Node]) -> float:
         for name, node in nodes.items()
     }
     block_height = max(sum(h for _, h in lines) for lines in sizes.values())
-    half_height = block_height / 2 + 0.075
+    half_height = block_height / 2 + 0.1
 
     half_widths = defaultdict(float)
     for name, node in nodes.items():
@@ -533,36 +575,112 @@ def _size_nodes(figure: Figure, nodes: dict[str, _Node]) -> float:
     return 2 * half_height
 
 
+def _isotonic_fit(values: np.ndarray) -> np.ndarray:
+    """Return the least-squares non-decreasing fit (pool adjacent violators)."""
+    blocks: list[list[float]] = []
+    for value in values:
+        blocks.append([float(value), 1.0])
+        while (
+            len(blocks) > 1
+            and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]
+        ):
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    return np.concatenate(
+        [np.full(int(count), total / count) for total, count in blocks]
+    )
+
+
+def _align_free_columns(
+    columns: list[list],
+    positions: dict,
+    neighbours: dict,
+    node_height: float,
+    bottom: float,
+    height: float,
+) -> None:
+    """Move the nodes of columns without placeholders towards their neighbours.
+
+    Stacked columns are centred, so a short column such as the outcomes would pull
+    every path towards the middle. Each node of a column without placeholders moves
+    to the mean height of its neighbours, as close as the node gap and the order
+    allow (least squares under the order constraints).
+    """
+    lowest = bottom + node_height / 2
+    highest = bottom + height - node_height / 2
+    for _ in range(2):
+        for keys in columns:
+            if not all(isinstance(key, str) for key in keys):
+                continue
+            wanted = []
+            for key in keys:
+                ys = [positions[m][1] for m in neighbours[key]]
+                wanted.append(np.mean(ys) if ys else positions[key][1])
+
+            # Depths grow downwards; node k sits k node pitches below the first.
+            pitch = node_height + _NODE_GAP
+            offsets = pitch * np.arange(len(keys))
+            depths = _isotonic_fit(-np.array(wanted) - offsets) + offsets
+            depths += max(0.0, -highest - depths[0])
+            depths -= max(0.0, depths[-1] + lowest)
+            for key, depth in zip(keys, depths):
+                positions[key] = (positions[key][0], -depth)
+
+
 def _place_nodes(
     nodes: dict[str, _Node],
     columns: list[list],
+    neighbours: dict,
     node_height: float,
     left: float,
     bottom: float,
-) -> tuple[dict, list[float], list[float], float, float]:
+) -> tuple[dict, list[float], list[float], list[float], float]:
     """Set the node centres and return the slot positions, the x and half width of
-    each column, and the right edge and height of the drawing."""
+    each column, the gaps between columns, and the height of the drawing.
+
+    A gap widens with the steepest path that crosses it, so that steep paths do not
+    crowd into a narrow gap.
+    """
+    stacks = [_stack_column(keys, node_height) for keys in columns]
+    height = max(stack_height for _, stack_height in stacks)
+    middle = bottom + height / 2
+    positions = {}
+    for stack, _ in stacks:
+        for key, y in stack.items():
+            positions[key] = (0.0, middle + y)
+    _align_free_columns(columns, positions, neighbours, node_height, bottom, height)
+
+    gaps = []
+    for keys, following in itertools.pairwise(columns):
+        next_keys = set(following)
+        rise = max(
+            (
+                abs(positions[key][1] - positions[other][1])
+                for key in keys
+                for other in neighbours[key]
+                if other in next_keys
+            ),
+            default=0.0,
+        )
+        gaps.append(min(max(_COLUMN_GAP, 0.2 * rise), 1.3))
+
     half_widths = [
         max(nodes[key].half_width for key in keys if isinstance(key, str))
         for keys in columns
     ]
     column_x = []
     x = left
-    for half_width in half_widths:
+    for index, half_width in enumerate(half_widths):
         column_x.append(x + half_width)
-        x += 2 * half_width + _COLUMN_GAP
-    right = x - _COLUMN_GAP
+        x += 2 * half_width + (gaps[index] if index < len(gaps) else 0.0)
+    column_of = {key: index for index, keys in enumerate(columns) for key in keys}
+    for key, (_, y) in positions.items():
+        positions[key] = (column_x[column_of[key]], y)
 
-    stacks = [_stack_column(keys, node_height) for keys in columns]
-    height = max(stack_height for _, stack_height in stacks)
-    middle = bottom + height / 2
-    positions = {}
-    for index, (stack, _) in enumerate(stacks):
-        for key, y in stack.items():
-            positions[key] = (column_x[index], middle + y)
     for name, node in nodes.items():
         node.x, node.y = positions[name]
-    return positions, column_x, half_widths, right, height
+    return positions, column_x, half_widths, gaps, height
 
 
 def _sample_segment(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -582,19 +700,20 @@ def _sample_cubic(start, control1, control2, stop, count: int = 48) -> np.ndarra
     )
 
 
-def _edge_path(
+def _route_edge(
     chain: list,
     nodes: dict[str, _Node],
     positions: dict,
     half_widths: list[float],
     offset: float,
-) -> tuple[np.ndarray, int]:
-    """Sample the path of one edge and return its points and the index from which
-    the points belong to this edge alone, where its label may go.
+) -> tuple[list[np.ndarray], int, np.ndarray | None]:
+    """Sample the path of one edge up to its final bend.
 
-    The path leaves the source horizontally, crosses each placeholder slot as a
-    horizontal line and bends towards the centre of the target, so arrowheads
-    spread around the target's border.
+    Return the sampled pieces, the index from which the points belong to this edge
+    alone (where its label may go), and the point where the final bend towards the
+    target starts. The path leaves the source horizontally and crosses each
+    placeholder slot as a horizontal line. A path within one column is complete and
+    has no final bend (None).
     """
     source = nodes[chain[0]]
     target = nodes[chain[-1]]
@@ -603,7 +722,8 @@ def _edge_path(
         start = np.array([source.x + source.half_width, source.y])
         stop = np.array([target.x + target.half_width, target.y])
         bulge = min(0.8 * _COLUMN_GAP, 0.25 + 0.15 * abs(source.y - target.y))
-        return _sample_cubic(start, start + [bulge, 0], stop + [bulge, 0], stop), 0
+        arc = _sample_cubic(start, start + [bulge, 0], stop + [bulge, 0], stop)
+        return [arc], 0, None
 
     step = 1.0 if target.column > source.column else -1.0
     centre = np.array([source.x, source.y + offset])
@@ -615,18 +735,69 @@ def _edge_path(
         entry = np.array([x - step * half_widths[dummy[2]], y])
         exit_ = np.array([x + step * half_widths[dummy[2]], y])
         reach = (entry[0] - current[0]) / 2
-        pieces.append(_sample_cubic(current, current + [reach, 0], entry - [reach, 0], entry))
+        pieces.append(
+            _sample_cubic(current, current + [reach, 0], entry - [reach, 0], entry)
+        )
         label_start = sum(len(piece) for piece in pieces)
         pieces.append(_sample_segment(entry, exit_))
         current = exit_
+    return pieces, label_start, current
 
-    aim = np.array([target.x, target.y + offset])
-    stop = target.ray_exit(aim, current - aim)
-    arrival = (aim - current) / np.hypot(*(aim - current))
-    reach = 0.45 * (stop[0] - current[0])
-    bend = 0.35 * np.hypot(*(stop - current))
-    pieces.append(_sample_cubic(current, current + [reach, 0], stop - bend * arrival, stop))
-    return np.concatenate(pieces), label_start
+
+def _arrival_points(
+    edges: list[_Edge], bends: list[np.ndarray | None], nodes: dict[str, _Node]
+) -> list[tuple[np.ndarray, float] | None]:
+    """Choose where each path meets its target's border, and its arrowhead scale.
+
+    Paths arrive horizontally on the side of the target that faces them, at the
+    height of their final bend but within 55 degrees of that side's midpoint, so
+    that no path passes another node of the target's column. Paths that reach one
+    side are spaced at least an arrowhead's width apart, in order. When a side has
+    too little room, the arrowheads shrink to fit.
+    """
+    by_side = defaultdict(list)
+    for index, (edge, bend) in enumerate(zip(edges, bends)):
+        if bend is not None:
+            from_left = bend[0] < nodes[edge.target].x
+            by_side[(edge.target, from_left)].append(index)
+
+    arrivals: list[tuple[np.ndarray, float] | None] = [None] * len(edges)
+    for (name, from_left), indices in by_side.items():
+        node = nodes[name]
+        reach = node.half_height * np.sin(np.radians(55.0))
+        heights = np.clip([bends[i][1] - node.y for i in indices], -reach, reach)
+        order = np.argsort(heights, kind="stable")
+
+        gap = 2.4 * _HEAD_HALF_WIDTH
+        if len(indices) > 1:
+            gap = min(gap, 2 * reach / (len(indices) - 1))
+        # The k-th lowest arrival must leave room for k arrivals below it and for
+        # the others above it; within those bounds it stays near its bend's height.
+        count = len(indices)
+        lower = -reach + gap * np.arange(count)
+        upper = reach - gap * np.arange(count)[::-1]
+        spread = np.clip(heights[order].astype(float), lower, upper)
+        for k in range(1, count):
+            spread[k] = max(spread[k], spread[k - 1] + gap)
+
+        side = -1.0 if from_left else 1.0
+        scale = min(1.0, gap / (2.4 * _HEAD_HALF_WIDTH))
+        for k, height in zip(order, spread):
+            depth = node.half_width
+            if node.latent:
+                depth *= np.sqrt(max(0.0, 1.0 - (height / node.half_height) ** 2))
+            stop = np.array([node.x + side * depth, node.y + height])
+            arrivals[indices[k]] = (stop, scale)
+    return arrivals
+
+
+def _finish_path(
+    pieces: list[np.ndarray], bend: np.ndarray, stop: np.ndarray
+) -> np.ndarray:
+    """Add the final bend, an S-curve from ``bend`` that arrives level at ``stop``."""
+    reach = (stop[0] - bend[0]) / 2
+    final = _sample_cubic(bend, bend + [reach, 0], stop - [reach, 0], stop)
+    return np.concatenate([*pieces, final])
 
 
 def _path_lengths(points: np.ndarray) -> np.ndarray:
@@ -646,15 +817,14 @@ def _cut_at_length(points: np.ndarray, length: float) -> np.ndarray:
     return np.vstack([points[:index], end])
 
 
-def _arrow_head(points: np.ndarray) -> np.ndarray:
+def _arrow_head(points: np.ndarray, scale: float = 1.0) -> np.ndarray:
     tip = points[-1]
-    direction = tip - _cut_at_length(points, _HEAD_LENGTH)[-1]
+    length = scale * _HEAD_LENGTH
+    direction = tip - _cut_at_length(points, length)[-1]
     direction = direction / max(np.hypot(*direction), 1e-12)
-    normal = np.array([-direction[1], direction[0]])
-    base = tip - _HEAD_LENGTH * direction
-    return np.array(
-        [tip, base + _HEAD_HALF_WIDTH * normal, base - _HEAD_HALF_WIDTH * normal]
-    )
+    normal = scale * _HEAD_HALF_WIDTH * np.array([-direction[1], direction[0]])
+    base = tip - length * direction
+    return np.array([tip, base + normal, base - normal])
 
 
 # --------------------------------------------------------------------------------------
@@ -666,14 +836,16 @@ def _draw_arrow(
     points: np.ndarray,
     style: tuple,
     both_ends: bool = False,
+    head_scale: float = 1.0,
     zorder: float = 2,
 ) -> None:
     colour, linestyle, linewidth = style
-    shaft = _cut_at_length(points, 0.8 * _HEAD_LENGTH)
-    heads = [_arrow_head(points)]
+    tuck = 0.8 * head_scale * _HEAD_LENGTH
+    shaft = _cut_at_length(points, tuck)
+    heads = [_arrow_head(points, head_scale)]
     if both_ends:
-        shaft = _cut_at_length(shaft[::-1], 0.8 * _HEAD_LENGTH)[::-1]
-        heads.append(_arrow_head(points[::-1]))
+        shaft = _cut_at_length(shaft[::-1], tuck)[::-1]
+        heads.append(_arrow_head(points[::-1], head_scale))
 
     ax.add_line(
         Line2D(
@@ -794,7 +966,11 @@ def _place_labels(
             color=_DARK if edge.style == "significant" else _GREY_TEXT,
             zorder=5,
             gid="path-label",
-            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+            bbox={
+                "boxstyle": "square,pad=0.1",
+                "facecolor": "white",
+                "edgecolor": "none",
+            },
         )
         placed.append(
             (
@@ -810,16 +986,22 @@ def _draw_bands(
     ax: Axes,
     figure: Figure,
     titles: list[str],
+    spans: list[range],
     column_x: list[float],
     half_widths: list[float],
+    gaps: list[float],
     bottom: float,
     top: float,
 ) -> list[tuple]:
     """Shade every other level band, write the band titles and return their boxes."""
     boxes = []
-    for index, (title, x, half_width) in enumerate(zip(titles, column_x, half_widths)):
-        left = x - half_width - _COLUMN_GAP / 2
-        right = x + half_width + _COLUMN_GAP / 2
+    for index, (title, span) in enumerate(zip(titles, spans)):
+        first, last = span[0], span[-1]
+        left_gap = gaps[first - 1] if first > 0 else _COLUMN_GAP
+        right_gap = gaps[last] if last < len(gaps) else _COLUMN_GAP
+        left = column_x[first] - half_widths[first] - left_gap / 2
+        right = column_x[last] + half_widths[last] + right_gap / 2
+        x = (left + right) / 2
         if index % 2 == 0:
             ax.add_patch(
                 Rectangle(
@@ -962,7 +1144,7 @@ def plot_path_diagram(
             f"The estimates have the groups {groups}. Pass group= with one of them to "
             "draw its path diagram."
         )
-    table = _select_group(estimates, group)
+    table = _select_group(estimates, group).reset_index(drop=True)
 
     nodes, edges, covariances = _collect_structure(table, significance_level)
     if not nodes:
@@ -972,22 +1154,25 @@ def plot_path_diagram(
         )
     titles: list[str] = []
     if levels is not None:
-        titles = _columns_from_levels(nodes, levels)
+        band_of, titles = _bands_from_levels(nodes, levels)
     else:
-        _columns_from_structure(nodes, edges)
+        band_of = _bands_from_structure(nodes, edges)
+    spans = _assign_columns(nodes, band_of)
 
-    figure = _new_figure(6.0, 4.0) if ax is None else ax.get_figure(root=True)
+    figure = _new_figure(6.0, 4.0) if ax is None else _root_figure(ax)
     node_height = _size_nodes(figure, nodes)
     chains = _edge_chains(nodes, edges)
-    columns = _order_columns(nodes, chains, node_height)
+    columns, neighbours = _order_columns(nodes, chains, node_height)
 
-    left = _MARGIN + (0.55 if show_covariances and covariances else 0.0)
+    # Level bands reach half a gap beyond their outer columns.
+    margin = _COLUMN_GAP / 2 if titles else _MARGIN
+    left = margin + (0.55 if show_covariances and covariances else 0.0)
     bottom = _LEGEND_SPACE
-    positions, column_x, half_widths, right, height = _place_nodes(
-        nodes, columns, node_height, left, bottom
+    positions, column_x, half_widths, gaps, height = _place_nodes(
+        nodes, columns, neighbours, node_height, left, bottom
     )
     same_column = any(nodes[e.source].column == nodes[e.target].column for e in edges)
-    width = right + _MARGIN + (0.4 if same_column else 0.0)
+    width = column_x[-1] + half_widths[-1] + margin + (0.4 if same_column else 0.0)
     top = bottom + height + (_BAND_TITLE_SPACE if titles else _MARGIN)
     total_height = top + _MARGIN
 
@@ -1002,21 +1187,41 @@ def plot_path_diagram(
     obstacles = [node.box() for node in nodes.values()]
     if titles:
         obstacles += _draw_bands(
-            ax, figure, titles, column_x, half_widths, bottom - 0.08, top
+            ax,
+            figure,
+            titles,
+            spans,
+            column_x,
+            half_widths,
+            gaps,
+            bottom - 0.08,
+            top,
         )
     if show_covariances:
         _draw_covariances(ax, nodes, covariances)
 
     pairs = {(edge.source, edge.target) for edge in edges}
-    paths = []
+    routes = []
     for edge, chain in zip(edges, chains):
         # Opposite paths between two neighbouring nodes would coincide.
         reciprocal = (edge.target, edge.source) in pairs and len(chain) == 2
-        downward = nodes[edge.target].column < nodes[edge.source].column
-        offset = (-0.05 if downward else 0.05) if reciprocal else 0.0
-        paths.append(_edge_path(chain, nodes, positions, half_widths, offset))
-    for edge, (points, _) in zip(edges, paths):
-        _draw_arrow(ax, points, _PATH_STYLES[edge.style])
+        backward = nodes[edge.target].column < nodes[edge.source].column
+        offset = (-0.05 if backward else 0.05) if reciprocal else 0.0
+        routes.append(_route_edge(chain, nodes, positions, half_widths, offset))
+    bends = [bend for _, _, bend in routes]
+    arrivals = _arrival_points(edges, bends, nodes)
+    paths = []
+    head_scales = []
+    for (pieces, label_start, bend), arrival in zip(routes, arrivals):
+        if bend is None:
+            paths.append((pieces[0], label_start))
+            head_scales.append(1.0)
+        else:
+            stop, scale = arrival
+            paths.append((_finish_path(pieces, bend, stop), label_start))
+            head_scales.append(scale)
+    for edge, (points, _), scale in zip(edges, paths, head_scales):
+        _draw_arrow(ax, points, _PATH_STYLES[edge.style], head_scale=scale)
     for node in nodes.values():
         _draw_node(ax, node)
     if edges:
@@ -1038,3 +1243,403 @@ def plot_path_diagram(
         handlelength=3.0,
     )
     return figure
+
+
+# --------------------------------------------------------------------------------------
+# Standardized loadings
+
+
+def _split_factors(factors: list[str], rows: dict[str, int], panels: int) -> list[list]:
+    """Split factors, in order, into panels with about equal numbers of rows."""
+    total = sum(rows[factor] for factor in factors)
+    groups: list[list[str]] = [[]]
+    filled = 0
+    for factor in factors:
+        boundary = total * len(groups) / panels
+        if groups[-1] and filled + rows[factor] / 2 > boundary and len(groups) < panels:
+            groups.append([])
+        groups[-1].append(factor)
+        filled += rows[factor]
+    return groups
+
+
+def _draw_loading_panel(
+    ax: Axes,
+    loadings: pd.DataFrame,
+    factors: list[str],
+    groups: list[str],
+    reference_loading: float,
+    x_limits: tuple[float, float],
+) -> None:
+    """Draw the loadings of some factors as horizontal bars, one block per factor."""
+    several_groups = len(groups) > 1
+    bar_height = 0.72 / len(groups)
+    ticks, tick_labels = [], []
+    y = 0.0
+    for factor_index, factor in enumerate(factors):
+        ax.text(
+            x_limits[0] + 0.01 * (x_limits[1] - x_limits[0]),
+            y,
+            factor,
+            ha="left",
+            va="center",
+            fontsize=_FONT_SIZE,
+            fontweight="bold",
+            color=_DARK,
+            zorder=4,
+            bbox={
+                "boxstyle": "square,pad=0.05",
+                "facecolor": "white",
+                "edgecolor": "none",
+            },
+        )
+        rows = loadings[loadings["factor"] == factor]
+        for item in dict.fromkeys(rows["item"]):
+            y -= 1.0
+            ticks.append(y)
+            tick_labels.append(item)
+            for group_index, group in enumerate(groups):
+                match = rows[(rows["item"] == item) & (rows["group"] == group)]
+                if match.empty:
+                    continue
+                value = float(match["std_all"].iloc[0])
+                shift = (group_index - (len(groups) - 1) / 2) * bar_height
+                colour = _CATEGORY_COLOURS[
+                    (group_index if several_groups else factor_index)
+                    % len(_CATEGORY_COLOURS)
+                ]
+                if np.isfinite(value):
+                    ax.barh(
+                        y - shift,
+                        value,
+                        height=bar_height * 0.92,
+                        color=colour,
+                        edgecolor="none",
+                        zorder=2,
+                    )
+                if not several_groups:
+                    text = _format_coefficient(value)
+                    right = not np.isfinite(value) or value >= 0
+                    position = value if np.isfinite(value) else 0.0
+                    ax.text(
+                        position + (0.015 if right else -0.015),
+                        y,
+                        text,
+                        ha="left" if right else "right",
+                        va="center",
+                        fontsize=_SMALL_FONT_SIZE,
+                        color=_DARK,
+                        zorder=4,
+                        bbox={
+                            "boxstyle": "square,pad=0.05",
+                            "facecolor": "white",
+                            "edgecolor": "none",
+                        },
+                    )
+        y -= 1.0
+
+    ax.set_yticks(ticks, tick_labels, fontsize=_SMALL_FONT_SIZE)
+    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", labelsize=_SMALL_FONT_SIZE)
+    ax.set_ylim(y + 0.4, 0.7)
+    ax.set_xlim(*x_limits)
+    ax.axvline(0.0, color=_DARK, linewidth=0.6, zorder=3)
+    ax.axvline(
+        reference_loading,
+        color=_GREY_TEXT,
+        linewidth=0.8,
+        linestyle=(0, (4.0, 2.5)),
+        zorder=3,
+    )
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.5, zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("Standardized loading (std_all)", fontsize=_FONT_SIZE)
+
+
+def plot_loadings(
+    estimates: pd.DataFrame,
+    *,
+    group: str | None = None,
+    reference_loading: float = 0.5,
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot the standardized loadings (``std_all`` of ``=~`` rows) per factor.
+
+    Each factor is a block of horizontal bars, one per item, under the factor's name
+    in bold. With one group the bars take the factor's colour and carry their value.
+    With several groups the bars of an item stand side by side, coloured by group.
+
+    The dashed reference line is at 0.5 by default: an item whose standardized
+    loading is below 0.5 shares less than a quarter of its variance with the factor
+    (0.5² = 0.25), a common minimum for keeping an item in survey scales. The
+    stricter 0.7 marks the point where the factor explains about half of the item's
+    variance (0.7² = 0.49), the item-level counterpart of AVE ≥ .50; pass
+    ``reference_loading=0.7`` for it.
+
+    Parameters
+    ----------
+    estimates : pandas.DataFrame
+        Parameter table with at least the columns ``lhs, op, rhs, std_all``, and
+        ``group`` when there are several groups.
+    group : str, optional
+        Plot only this group. By default all groups are plotted side by side.
+    reference_loading : float, default 0.5
+        Position of the dashed reference line.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into. Without it, a model with more than 44 bar rows is split
+        into side-by-side panels that fill a double column.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    LioInputError
+        If columns are missing, the group is unknown, or there are no loadings.
+    """
+    _require_columns(estimates, ["lhs", "op", "rhs", "std_all"], "estimates")
+    table = _select_group(estimates, group)
+    loadings = table[table["op"].astype(str) == "=~"]
+    if loadings.empty:
+        raise LioInputError(
+            "The estimates contain no loadings (=~ rows), so there is nothing to plot. "
+            "Fit a model with latent variables."
+        )
+
+    loadings = pd.DataFrame(
+        {
+            "factor": loadings["lhs"].astype(str).to_numpy(),
+            "item": loadings["rhs"].astype(str).to_numpy(),
+            "group": _group_labels(loadings).to_numpy(),
+            "std_all": loadings["std_all"].astype(float).to_numpy(),
+        }
+    )
+    groups = list(dict.fromkeys(loadings["group"]))
+    factors = list(dict.fromkeys(loadings["factor"]))
+    rows = {
+        factor: 1 + loadings.loc[loadings["factor"] == factor, "item"].nunique()
+        for factor in factors
+    }
+    # Room for the value written beyond the end of each bar.
+    values = loadings["std_all"].to_numpy()
+    values = values[np.isfinite(values)]
+    low = min(0.0, float(values.min(initial=0.0)) - 0.15) if (values < 0).any() else 0.0
+    high = max(1.0, float(values.max(initial=0.0)) + 0.15)
+
+    if ax is not None:
+        panels = [factors]
+        axes = [ax]
+        figure = _root_figure(ax)
+    else:
+        count = 1 if sum(rows.values()) <= _MAX_ROWS_PER_PANEL else 2
+        panels = _split_factors(factors, rows, count)
+        panel_rows = max(sum(rows[f] for f in panel) for panel in panels)
+        figure = _new_figure(
+            _COLUMN_WIDTH * len(panels),
+            panel_rows * _ROW_HEIGHT + 0.75,
+            layout="constrained",
+        )
+        axes = list(figure.subplots(1, len(panels), squeeze=False)[0])
+
+    for panel_ax, panel in zip(axes, panels):
+        _draw_loading_panel(
+            panel_ax, loadings, panel, groups, reference_loading, (low, high)
+        )
+
+    handles = []
+    if len(groups) > 1:
+        handles += [
+            Patch(color=_CATEGORY_COLOURS[i % len(_CATEGORY_COLOURS)], label=name)
+            for i, name in enumerate(groups)
+        ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color=_GREY_TEXT,
+            linewidth=0.8,
+            linestyle=(0, (4.0, 2.5)),
+            label=f"Reference {reference_loading:g}",
+        )
+    )
+    _add_legend(figure, axes[0], handles, own_figure=ax is None)
+    return figure
+
+
+def _add_legend(figure: Figure, ax: Axes, handles: list, own_figure: bool) -> None:
+    """Put the legend above the plot, or in the best corner of a caller's Axes."""
+    style = {
+        "handles": handles,
+        "frameon": False,
+        "fontsize": _SMALL_FONT_SIZE,
+        "handletextpad": 0.5,
+        "columnspacing": 1.2,
+    }
+    if own_figure:
+        columns = len(handles) if len(handles) <= 4 else 3
+        figure.legend(loc="outside upper center", ncol=columns, **style)
+    else:
+        ax.legend(loc="best", **style)
+
+
+# --------------------------------------------------------------------------------------
+# Reliability
+
+
+def plot_reliability(
+    reliability: pd.DataFrame,
+    *,
+    reference: float = 0.7,
+    ci_level: float = 0.95,
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot Cronbach's alpha with its confidence interval and McDonald's omega per
+    scale.
+
+    Alpha is a blue circle with a horizontal interval, omega a vermillion diamond
+    just below it. The dashed line marks the conventional minimum of 0.7 for scales
+    used to compare groups. Missing values (NaN) are left out.
+
+    Parameters
+    ----------
+    reliability : pandas.DataFrame
+        One row per scale with the columns ``scale, alpha, alpha_ci_lower,
+        alpha_ci_upper, omega``, drawn top to bottom in the given order.
+    reference : float, default 0.7
+        Position of the dashed reference line.
+    ci_level : float, default 0.95
+        Level of the alpha interval, used only for the legend text.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    LioInputError
+        If columns are missing or the table has no rows.
+    """
+    required = ["scale", "alpha", "alpha_ci_lower", "alpha_ci_upper", "omega"]
+    _require_columns(reliability, required, "reliability")
+    if reliability.empty:
+        raise LioInputError(
+            "The reliability table has no rows, so there is nothing to plot."
+        )
+
+    own_figure = ax is None
+    if ax is None:
+        figure = _new_figure(
+            _COLUMN_WIDTH, 0.24 * len(reliability) + 0.9, layout="constrained"
+        )
+        ax = figure.add_subplot()
+    else:
+        figure = _root_figure(ax)
+
+    table = reliability.reset_index(drop=True)
+    y = -np.arange(len(table), dtype=float)
+    alpha = table["alpha"].astype(float).to_numpy()
+    lower = table["alpha_ci_lower"].astype(float).to_numpy()
+    upper = table["alpha_ci_upper"].astype(float).to_numpy()
+    omega = table["omega"].astype(float).to_numpy()
+
+    has_interval = np.isfinite(alpha) & np.isfinite(lower) & np.isfinite(upper)
+    ax.errorbar(
+        alpha[has_interval],
+        y[has_interval] + 0.13,
+        xerr=[
+            alpha[has_interval] - lower[has_interval],
+            upper[has_interval] - alpha[has_interval],
+        ],
+        fmt="none",
+        ecolor=OKABE_ITO["blue"],
+        elinewidth=0.9,
+        capsize=1.8,
+        capthick=0.9,
+        zorder=2,
+    )
+    handles = [
+        ax.plot(
+            alpha,
+            y + 0.13,
+            "o",
+            color=OKABE_ITO["blue"],
+            markersize=4,
+            zorder=3,
+            label=f"Cronbach's \u03b1 ({ci_level:.0%} CI)",
+        )[0],
+        ax.plot(
+            omega,
+            y - 0.13,
+            "D",
+            color=OKABE_ITO["vermillion"],
+            markersize=3.6,
+            zorder=3,
+            label="McDonald's \u03c9",
+        )[0],
+        ax.axvline(
+            reference,
+            color=_GREY_TEXT,
+            linewidth=0.8,
+            linestyle=(0, (4.0, 2.5)),
+            zorder=1,
+            label=f"Reference {reference:g}",
+        ),
+    ]
+
+    shown = np.concatenate([alpha, lower, upper, omega])
+    shown = shown[np.isfinite(shown)]
+    low = min(reference - 0.1, float(shown.min(initial=1.0)) - 0.05)
+    high = max(1.0, float(shown.max(initial=0.0)) + 0.02)
+    ax.set_xlim(np.floor(low * 10) / 10, high)
+    ax.set_ylim(y[-1] - 0.6, 0.6)
+    ax.set_yticks(y, table["scale"].astype(str), fontsize=_SMALL_FONT_SIZE)
+    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", labelsize=_SMALL_FONT_SIZE)
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.5, zorder=0)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel("Reliability coefficient", fontsize=_FONT_SIZE)
+    _add_legend(figure, ax, handles, own_figure=own_figure)
+    return figure
+
+
+# --------------------------------------------------------------------------------------
+# Saving
+
+
+def save_figure(fig: Figure, directory: str | Path, stem: str) -> tuple[Path, Path]:
+    """Write a figure as ``<stem>.png`` (200 dpi) and ``<stem>.svg`` in ``directory``.
+
+    The directory is created if needed. The SVG carries no date and fixed element
+    ids, so the same figure gives the same file on every run.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The paths of the PNG and the SVG file.
+
+    Raises
+    ------
+    LioInputError
+        If ``stem`` is empty, starts with a dot or contains a path separator.
+    """
+    if not stem or stem.startswith(".") or "/" in stem or "\\" in stem:
+        raise LioInputError(
+            f"Figure name {stem!r} is invalid. Use a plain file name without a "
+            "directory or extension, such as 'path_diagram'."
+        )
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    png = directory / f"{stem}.png"
+    svg = directory / f"{stem}.svg"
+    with matplotlib.rc_context({"svg.hashsalt": "lio_validate"}):
+        fig.savefig(png, dpi=200, bbox_inches="tight", pad_inches=0.04)
+        fig.savefig(svg, bbox_inches="tight", pad_inches=0.04, metadata={"Date": None})
+    return png, svg

@@ -173,13 +173,15 @@ def build_ram_model(
     values = frame["value"].to_numpy(dtype=float).copy()
     free_index = frame["free"].to_numpy() - 1
 
+    lhs_all, op_all = frame["lhs"].tolist(), frame["op"].tolist()
+    rhs_all = frame["rhs"].tolist()
     groups = []
     for g in range(table.ngroups):
         rows = np.flatnonzero((frame["group"].to_numpy() == g)
                               & frame["op"].isin(["=~", "~", "~~", "~1"]).to_numpy())
         matrix, i, j = [], [], []
         for row in rows:
-            lhs, op, rhs = frame["lhs"].iat[row], frame["op"].iat[row], frame["rhs"].iat[row]
+            lhs, op, rhs = lhs_all[row], op_all[row], rhs_all[row]
             if op == "=~":
                 matrix.append(_A), i.append(position[rhs]), j.append(position[lhs])
             elif op == "~":
@@ -198,8 +200,9 @@ def _fill_exogenous(frame: pd.DataFrame, values: np.ndarray, rows: np.ndarray,
                     stats: SampleStatistics, group: int, ov: tuple[str, ...]) -> None:
     position = {name: k for k, name in enumerate(stats.variables)}
     group_stats = stats.groups[group]
+    exo = frame["exo"].to_numpy()
     for row in rows:
-        if frame["exo"].iat[row] != 1:
+        if exo[row] != 1:
             continue
         lhs, op, rhs = frame["lhs"].iat[row], frame["op"].iat[row], frame["rhs"].iat[row]
         if op == "~~":

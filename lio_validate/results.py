@@ -7,8 +7,9 @@ pandas allows it, and nothing a caller does to them changes the fit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,8 @@ class SEMResult:
     fit_measures : Mapping[str, float]
         lavaan's fit measures with snake_case names.
     standardized : pandas.DataFrame
-        ``lhs, op, rhs, group, std_lv, se_std_lv, std_all, se_std_all``.
+        ``lhs, op, rhs, group, std_lv, se_std_lv, std_all, se_std_all``,
+        computed on first access (the delta-method SEs need a Jacobian).
     r_squared : pandas.Series
         Explained variance of every endogenous variable (per group when
         there are several, as a MultiIndex ``(group, variable)``).
@@ -46,7 +48,7 @@ class SEMResult:
 
     estimates: pd.DataFrame
     fit_measures: Mapping[str, float]
-    standardized: pd.DataFrame
+    standardized_factory: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     r_squared: pd.Series
     vcov: pd.DataFrame
     implied_cov: pd.DataFrame
@@ -70,6 +72,11 @@ class SEMResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit_measures", MappingProxyType(dict(self.fit_measures)))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    @cached_property
+    def standardized(self) -> pd.DataFrame:
+        """Standardized solution with delta-method standard errors."""
+        return self.standardized_factory()
 
     # ------------------------------------------------------------------
     # Convenience views

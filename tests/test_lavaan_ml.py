@@ -32,6 +32,7 @@ ML_REFERENCES = [
     "pd_path_fixedx",
     "pd_path_freex",
     "hs_onefactor_df0",
+    "hs_mg_configural",
 ]
 
 FIT_MEASURES = [
@@ -46,6 +47,7 @@ _OPTION_NAMES = {
     "meanstructure": "meanstructure",
     "likelihood": "likelihood",
     "fixed.x": "fixed_x",
+    "group": "group",
 }
 
 
@@ -140,7 +142,12 @@ def test_fit_measures_match(pair):
 
 def test_r_squared_match(pair):
     reference, fit = pair
-    expected = pd.Series(reference["r_squared"], dtype=float)
+    stored = reference["r_squared"]
+    if fit.ngroups > 1:
+        expected = pd.Series({(group, name): value for group, values in stored.items()
+                              for name, value in values.items()}, dtype=float)
+    else:
+        expected = pd.Series(stored, dtype=float)
     ours = fit.r_squared
     assert sorted(ours.index) == sorted(expected.index)
     np.testing.assert_allclose(ours[expected.index], expected, rtol=1e-4)

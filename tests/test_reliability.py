@@ -9,9 +9,7 @@ and for the factor-model formulas given lavaan's own estimates (all closed
 form). 1e-4 relative for omega, composite reliability, AVE and standardized
 loadings from a fit made here, because those depend on the optimiser.
 
-Tests that fit a CFA run twice: with ``lio_validate.cfa`` (skipped while the
-package has no such function) and with a small one-factor ML fit defined in
-this file, which plays the role of ``lio_validate.cfa``.
+Tests that fit a CFA use the package's estimator, ``lio_validate.cfa``.
 """
 
 from __future__ import annotations
@@ -20,14 +18,12 @@ import dataclasses
 import json
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
+from scipy import stats
 
-import lio_validate
 from lio_validate.exceptions import DataError, LioInputError, ReliabilityWarning
 from lio_validate.reliability import (
     ITEM_COLUMNS,
@@ -89,95 +85,8 @@ def complete_cov(data: pd.DataFrame, items: list[str]) -> tuple[np.ndarray, int]
     return np.cov(complete, rowvar=False), len(complete)
 
 
-# ---------------------------------------------------------------------------
-# A one-factor ML fit with lavaan's defaults, standing in for lio_validate.cfa
-# ---------------------------------------------------------------------------
-
-
-def stand_in_cfa(model: str, data: pd.DataFrame, std_lv: bool = False):
-    """Fit ``latent =~ x1 + ... + xk`` by ML with the first loading fixed to 1.
-
-    Minimises lavaan's ML discrepancy log|Sigma| + tr(S Sigma^-1) with the
-    analytic gradient. S has divisor N, as in lavaan. Only the attributes
-    that reliability() reads are filled.
-    """
-    if std_lv:
-        raise NotImplementedError("the stand-in fits marker-variable scaling only")
-    latent, right_side = (part.strip() for part in model.split("=~"))
-    items = [item.strip() for item in right_side.split("+")]
-    values = data[items].dropna().to_numpy(dtype=float)
-    sample_cov = np.cov(values, rowvar=False, ddof=0)
-    n_items = len(items)
-
-    def unpack(params):
-        loadings = np.concatenate([[1.0], params[: n_items - 1]])
-        return loadings, params[n_items - 1], params[n_items:]
-
-    def discrepancy(params):
-        loadings, psi, theta = unpack(params)
-        implied = psi * np.outer(loadings, loadings) + np.diag(theta)
-        sign, logdet = np.linalg.slogdet(implied)
-        if sign <= 0:
-            return np.inf, np.zeros_like(params)
-        inverse = np.linalg.inv(implied)
-        gradient_matrix = inverse - inverse @ sample_cov @ inverse
-        gradient = np.concatenate(
-            [
-                (2.0 * psi * gradient_matrix @ loadings)[1:],
-                [loadings @ gradient_matrix @ loadings],
-                np.diag(gradient_matrix),
-            ]
-        )
-        return logdet + np.trace(sample_cov @ inverse), gradient
-
-    # Start from the first principal component in marker scaling, so that the
-    # loadings start with the right signs even when the marker is reversed.
-    eigenvalues, eigenvectors = np.linalg.eigh(sample_cov)
-    first = eigenvectors[:, -1]
-    start = np.concatenate(
-        [
-            first[1:] / first[0],
-            [0.5 * eigenvalues[-1] * first[0] ** 2],
-            0.5 * np.diag(sample_cov),
-        ]
-    )
-    solution = optimize.minimize(
-        discrepancy, start, jac=True, method="BFGS", options={"gtol": 1e-12}
-    )
-    loadings, psi, theta = unpack(solution.x)
-    implied = psi * np.outer(loadings, loadings) + np.diag(theta)
-    std_all = loadings * np.sqrt(psi) / np.sqrt(np.diag(implied))
-
-    rows = [
-        {"lhs": latent, "op": "=~", "rhs": item, "est": lam, "std_all": std}
-        for item, lam, std in zip(items, loadings, std_all)
-    ]
-    rows += [
-        {"lhs": item, "op": "~~", "rhs": item, "est": th, "std_all": np.nan}
-        for item, th in zip(items, theta)
-    ]
-    rows.append({"lhs": latent, "op": "~~", "rhs": latent, "est": psi, "std_all": 1.0})
-    return SimpleNamespace(
-        estimates=pd.DataFrame(rows),
-        implied_cov=pd.DataFrame(implied, index=items, columns=items),
-        sample_cov=pd.DataFrame(sample_cov, index=items, columns=items),
-        nobs=len(values),
-    )
-
-
-@pytest.fixture(params=["package_cfa", "stand_in_cfa"])
-def cfa_backend(request, monkeypatch):
-    """Make lio_validate.cfa the package's estimator or the stand-in above."""
-    if request.param == "package_cfa":
-        if not hasattr(lio_validate, "cfa"):
-            pytest.skip("lio_validate.cfa is not available yet")
-    else:
-        monkeypatch.setattr(lio_validate, "cfa", stand_in_cfa, raising=False)
-    return request.param
-
-
-@pytest.fixture
-def bfi_result(bfi, reference, cfa_backend):
+@pytest.fixture(scope="module")
+def bfi_result(bfi, reference):
     scales = reference_scales(reference)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ReliabilityWarning)
@@ -447,7 +356,7 @@ def test_matches_reliability_bfi_reference(bfi_result):
             )
 
 
-def test_two_item_scale_lacks_omega(bfi, cfa_backend):
+def test_two_item_scale_lacks_omega(bfi):
     with pytest.warns(ReliabilityWarning, match="'N_two' has 2 items"):
         result = reliability(bfi, {"N_two": ["N1", "N2"]})
     row = result.table.iloc[0]
@@ -463,7 +372,7 @@ def test_two_item_scale_lacks_omega(bfi, cfa_backend):
 # ---------------------------------------------------------------------------
 
 
-def test_reverse_coding_is_recorded(bfi, cfa_backend):
+def test_reverse_coding_is_recorded(bfi):
     result = reliability(bfi, BIG_FIVE, reverse=REVERSE, scale_min=1, scale_max=6)
     record = result.reversed_items.set_index("item")
     assert list(record.index) == REVERSE
@@ -477,7 +386,7 @@ def test_reverse_coding_is_recorded(bfi, cfa_backend):
     assert not flagged.drop(REVERSE).any()
 
 
-def test_reverse_bounds_default_to_observed(bfi, cfa_backend):
+def test_reverse_bounds_default_to_observed(bfi):
     result = reliability(bfi, {"A": BIG_FIVE["A"]}, reverse=["A1"])
     record = result.reversed_items.iloc[0]
     assert record["scale_min"] == bfi["A1"].min()
@@ -486,14 +395,14 @@ def test_reverse_bounds_default_to_observed(bfi, cfa_backend):
     assert record["max_source"] == "observed"
 
 
-def test_reverse_coding_equals_prerecoded_data(bfi, bfi_recoded, cfa_backend):
+def test_reverse_coding_equals_prerecoded_data(bfi, bfi_recoded):
     recoded_here = reliability(bfi, BIG_FIVE, reverse=REVERSE, scale_min=1, scale_max=6)
     recoded_before = reliability(bfi_recoded, BIG_FIVE)
     pd.testing.assert_frame_equal(recoded_here.table, recoded_before.table, rtol=1e-10)
     assert recoded_before.reversed_items.empty
 
 
-def test_unrecoded_reverse_item_warns(bfi, cfa_backend):
+def test_unrecoded_reverse_item_warns(bfi):
     # A1 is the marker item, so the check must still point at A1, not A2..A5.
     with pytest.warns(ReliabilityWarning) as record:
         result = reliability(bfi, {"A": BIG_FIVE["A"]})
@@ -508,7 +417,7 @@ def test_unrecoded_reverse_item_warns(bfi, cfa_backend):
     assert (loadings.drop("A1") > 0).all()
 
 
-def test_wrongly_reversed_item_warns(bfi, cfa_backend):
+def test_wrongly_reversed_item_warns(bfi):
     with pytest.warns(ReliabilityWarning, match="item 'A2'.*remove it from reverse"):
         reliability(bfi, {"A": BIG_FIVE["A"]}, reverse=["A1", "A2"])
 
@@ -523,7 +432,7 @@ def test_negatively_correlated_pair_warns(bfi):
     )
 
 
-def test_no_warning_when_correctly_reversed(bfi, cfa_backend):
+def test_no_warning_when_correctly_reversed(bfi):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ReliabilityWarning)
         reliability(bfi, BIG_FIVE, reverse=REVERSE, scale_min=1, scale_max=6)
@@ -617,7 +526,7 @@ def test_empty_scales_raise(bfi):
 # ---------------------------------------------------------------------------
 
 
-def test_row_order_does_not_change_results(bfi, cfa_backend):
+def test_row_order_does_not_change_results(bfi):
     shuffled = bfi.sample(frac=1.0, random_state=20240).reset_index(drop=True)
     kwargs = {"reverse": REVERSE, "scale_min": 1, "scale_max": 6}
     original = reliability(bfi, BIG_FIVE, **kwargs)
@@ -630,7 +539,7 @@ def test_row_order_does_not_change_results(bfi, cfa_backend):
     pd.testing.assert_frame_equal(original.items, permuted.items, rtol=OPTIMISER_RTOL)
 
 
-def test_confidence_level_sets_feldt_interval(bfi, reference, cfa_backend):
+def test_confidence_level_sets_feldt_interval(bfi, reference):
     result = reliability(
         bfi, {"A": BIG_FIVE["A"]}, reverse=["A1"], confidence_level=0.9
     )

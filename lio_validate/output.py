@@ -1,0 +1,264 @@
+"""Write the results folder of a run, all at once or not at all.
+
+The folder is built in a hidden sibling directory and renamed into place when every
+file is written. A rename within one directory is atomic on POSIX file systems, so a
+reader sees either no folder or a complete one, and a failed run leaves nothing at
+the requested path. Numbers are written unrounded: rounding happens only in text
+meant for a person (the report).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import secrets
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lio_validate.exceptions import LioInputError
+from lio_validate.figures import save_figure
+
+__all__ = [
+    "ESTIMATES_COLUMNS",
+    "estimates_to_csv",
+    "fit_measures_to_json",
+    "to_json_value",
+    "write_results_folder",
+]
+
+ESTIMATES_COLUMNS = [
+    "lhs",
+    "op",
+    "rhs",
+    "group",
+    "label",
+    "est",
+    "se",
+    "z",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "std_lv",
+    "std_all",
+]
+
+FIGURES_DIRECTORY = "figures"
+
+
+# --------------------------------------------------------------------------------------
+# Serialising tables and mappings
+
+
+def estimates_to_csv(estimates: pd.DataFrame) -> str:
+    """Format the parameter table as CSV text with full-precision numbers.
+
+    The columns of ``ESTIMATES_COLUMNS`` come first, in that order, and any other
+    columns follow. Floats are written with the shortest text that reads back as
+    the same float (Python's ``repr``), so nothing is rounded. Missing values
+    (NaN) are written as empty fields, which R's ``read.csv`` and pandas read as
+    missing. Lines end with ``\\n``.
+    """
+    known = [column for column in ESTIMATES_COLUMNS if column in estimates.columns]
+    others = [column for column in estimates.columns if column not in known]
+    return estimates[known + others].to_csv(index=False, lineterminator="\n")
+
+
+def to_json_value(value: Any) -> Any:
+    """Convert a value to plain JSON types, writing NaN and infinities as None.
+
+    numpy scalars and arrays become Python numbers and lists, mappings and pandas
+    Series become dicts with string keys, tuples, lists and sets become lists (sets
+    sorted), dates and times become ISO 8601 strings, paths become strings, and
+    ``pandas.NA`` becomes None. Other types raise TypeError.
+    """
+    if value is None or value is pd.NA or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, pd.Series):
+        return to_json_value(value.to_dict())
+    if isinstance(value, np.ndarray):
+        return [to_json_value(item) for item in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return [to_json_value(item) for item in sorted(value, key=str)]
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(item) for item in list(value)]
+    raise TypeError(
+        f"Cannot write a value of type {type(value).__name__} to JSON: {value!r}."
+    )
+
+
+def fit_measures_to_json(fit_measures: Mapping[str, Any]) -> str:
+    """Format the fit measures as JSON text, keeping their order.
+
+    NaN and infinite values, which JSON cannot represent, are written as
+    ``null``. Numbers keep full precision. The text ends with a newline.
+    """
+    text = json.dumps(to_json_value(fit_measures), indent=2, allow_nan=False)
+    return text + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# The results folder
+
+
+def _check_destination(out_dir: Path) -> None:
+    """Raise LioInputError unless ``out_dir`` is missing or an empty directory."""
+    if out_dir.is_symlink():
+        raise LioInputError(
+            f"Output path {str(out_dir)!r} is a symbolic link. Pass a new directory "
+            "with --out."
+        )
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise LioInputError(
+            f"Output path {str(out_dir)!r} exists and is not a directory. Pass a new "
+            "directory with --out."
+        )
+    if any(out_dir.iterdir()):
+        raise LioInputError(
+            f"Output directory {str(out_dir)!r} already exists and is not empty. "
+            "Pass a new directory with --out, or remove this one first."
+        )
+
+
+def _relative_file_path(name: str) -> PurePosixPath:
+    """Return a results-folder file name as a relative path, rejecting escapes."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise ValueError(
+            f"File name {name!r} is invalid in a results folder. Use a relative "
+            "path with '/' and without '..', such as 'estimates.csv'."
+        )
+    return path
+
+
+def _planned_paths(
+    files: Mapping[str, bytes | str], figures: Mapping[str, Figure]
+) -> dict[PurePosixPath, str]:
+    """Map every path that will be written to what writes it, rejecting clashes."""
+    planned: dict[PurePosixPath, str] = {}
+    for name in files:
+        planned[_relative_file_path(name)] = f"file {name!r}"
+    for stem in figures:
+        for suffix in (".png", ".svg"):
+            path = PurePosixPath(FIGURES_DIRECTORY, stem + suffix)
+            if path in planned:
+                raise ValueError(
+                    f"Figure {stem!r} would overwrite {planned[path]} at {path}. "
+                    "Give the figure or the file another name."
+                )
+            planned[path] = f"figure {stem!r}"
+    return planned
+
+
+def _make_staging_directory(out_dir: Path) -> Path:
+    """Create an empty hidden sibling of ``out_dir`` to build the folder in.
+
+    ``mkdir`` applies the process umask, unlike ``tempfile.mkdtemp`` (mode 0700),
+    so the finished folder gets the same permissions as any new directory.
+    """
+    for _ in range(100):
+        staging = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+        except FileExistsError:
+            continue
+        return staging
+    raise FileExistsError(
+        f"Could not create a staging directory next to {str(out_dir)!r}: 100 random "
+        "names were taken. Remove the .partial-* directories there."
+    )
+
+
+def _write_contents(
+    staging: Path, files: Mapping[str, bytes | str], figures: Mapping[str, Figure]
+) -> None:
+    for name, content in files.items():
+        path = staging / _relative_file_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            # newline="" writes the text's own line ends on every platform.
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(content)
+        else:
+            path.write_bytes(bytes(content))
+
+    for stem, figure in figures.items():
+        save_figure(figure, staging / FIGURES_DIRECTORY, stem)
+
+
+def write_results_folder(
+    out_dir: str | os.PathLike[str],
+    files: Mapping[str, bytes | str],
+    figures: Mapping[str, Figure],
+) -> Path:
+    """Write the results folder of a run atomically.
+
+    Every entry of ``files`` is written under ``out_dir`` (text as UTF-8), and every
+    figure is saved as ``figures/<stem>.png`` and ``figures/<stem>.svg``. The folder
+    is built in a hidden sibling directory and renamed to ``out_dir`` at the end. If
+    anything fails, the sibling is removed and nothing is left at ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Directory to create. It must not exist, or be an empty directory, which is
+        replaced. Missing parent directories are created and stay in place.
+    files : mapping of str to bytes or str
+        Relative file name, such as ``"estimates.csv"`` or ``"tables/r2.csv"``, to
+        its content.
+    figures : mapping of str to matplotlib.figure.Figure
+        File stem, such as ``"path_diagram"``, to the figure.
+
+    Returns
+    -------
+    pathlib.Path
+        The results folder.
+
+    Raises
+    ------
+    LioInputError
+        If ``out_dir`` exists and is not an empty directory, or is a symbolic link.
+    ValueError
+        If a file name is absolute, contains ``..``, or two entries would write the
+        same path.
+    """
+    out_dir = Path(out_dir)
+    _check_destination(out_dir)
+    _planned_paths(files, figures)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    staging = _make_staging_directory(out_dir)
+    try:
+        _write_contents(staging, files, figures)
+
+        # Check again because another process may have filled out_dir meanwhile.
+        _check_destination(out_dir)
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.rename(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
