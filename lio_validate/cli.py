@@ -12,11 +12,15 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lio_validate import cli_data, cli_reproduce
 from lio_validate.exceptions import LioInputError
 
 __all__ = ["main", "build_parser"]
 
 ESTIMATORS = ("ML", "MLR", "MLM", "ULS", "WLSMV", "DWLS")
+
+# Each module has register(subparsers) and HANDLERS {command: function(args, argv)}.
+_COMMAND_MODULES = (cli_data, cli_reproduce)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -75,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     invariance.add_argument("--estimator", default="ML", choices=ESTIMATORS)
     invariance.add_argument("--ordered")
     invariance.add_argument("--out", type=Path)
+
+    # Commands that live in their own modules register themselves here.
+    for module in _COMMAND_MODULES:
+        module.register(commands)
     return parser
 
 
@@ -160,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"run-sem": _run_sem, "invariance": _invariance}[args.command]
+    handlers = {"run-sem": _run_sem, "invariance": _invariance}
+    for module in _COMMAND_MODULES:
+        handlers.update(module.HANDLERS)
+    handler = handlers[args.command]
     try:
         return handler(args, argv)
     except LioInputError as error:

@@ -74,6 +74,18 @@ def _check_columns(parsed: ParsedModel, frame: pd.DataFrame) -> list[str]:
 
 
 def _check_numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    selected = frame[columns]
+    if all(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+           for dtype in selected.dtypes):
+        # The common case, converted in one step: survey items stored as numbers.
+        values = selected.astype(float)
+        if np.isinf(values.to_numpy()).any():
+            return _check_numeric_by_column(frame, columns)
+        return values
+    return _check_numeric_by_column(frame, columns)
+
+
+def _check_numeric_by_column(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     out = {}
     for column in columns:
         series = frame[column]

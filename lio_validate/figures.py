@@ -115,12 +115,12 @@ _MAX_ROWS_PER_PANEL = 44
 # Shared helpers
 
 
-def _require_columns(table: pd.DataFrame, required: list[str], what: str) -> None:
+def _require_columns(table: pd.DataFrame, required: list[str], table_name: str) -> None:
     missing = [column for column in required if column not in table.columns]
     if missing:
         raise LioInputError(
-            f"The {what} table is missing the column(s) {missing}. It has the columns "
-            f"{list(table.columns)}; pass the table that estimation returns."
+            f"The {table_name} table is missing the column(s) {missing}. It has the "
+            f"columns {list(table.columns)}. Pass the table that estimation returns."
         )
 
 
@@ -325,11 +325,12 @@ def _bands_from_levels(
 ) -> tuple[dict[str, int], list[str]]:
     """Return the band of each node by its level, and the band titles."""
     for factor, level in levels.items():
-        if isinstance(level, bool) or level not in LEVEL_TITLES:
+        hashable = isinstance(level, (int, str, np.integer))
+        if isinstance(level, bool) or not hashable or level not in LEVEL_TITLES:
             raise LioInputError(
-                f"Level {level!r} of {factor!r} is invalid. Use 1 (employee), 2 (task), "
-                "3 (supervisor and colleagues), 4 (organisation), 5 (context) or "
-                "'outcome'."
+                f"Level {level!r} of {factor!r} is invalid. Use 1 (employee), "
+                "2 (task), 3 (supervisor and colleagues), 4 (organisation), "
+                "5 (context) or 'outcome'."
             )
 
     missing = [name for name in nodes if name not in levels]
@@ -346,43 +347,71 @@ def _bands_from_levels(
     return band_of, [LEVEL_TITLES[level] for level in occupied]
 
 
+def _feedback_edges(nodes: dict[str, _Node], edges: list[_Edge]) -> set[tuple]:
+    """Return the edges that close a feedback loop, found by depth-first search.
+
+    Removing them leaves an acyclic graph. The search starts from exogenous nodes
+    and follows the order of appearance, so that the first-written direction of a
+    loop stays forward.
+    """
+    successors: dict[str, list[str]] = {name: [] for name in nodes}
+    has_predecessor = set()
+    for edge in edges:
+        successors[edge.source].append(edge.target)
+        has_predecessor.add(edge.target)
+
+    state: dict[str, str] = {}
+    feedback = set()
+
+    def visit(name: str) -> None:
+        state[name] = "open"
+        for successor in successors[name]:
+            if state.get(successor) == "open":
+                feedback.add((name, successor))
+            elif successor not in state:
+                visit(successor)
+        state[name] = "done"
+
+    starts = [n for n in nodes if n not in has_predecessor] + list(nodes)
+    for name in starts:
+        if name not in state:
+            visit(name)
+    return feedback
+
+
 def _bands_from_structure(
     nodes: dict[str, _Node], edges: list[_Edge]
 ) -> dict[str, int]:
     """Put each node one band right of its furthest predictor.
 
     Exogenous variables go in the first band and outcomes (variables that predict
-    nothing) in the last. A node on a feedback loop goes one band right of its
-    predictors that are not on the loop.
+    nothing) in the last. Edges that close a feedback loop are left out of the
+    layering, so they are drawn from right to left.
     """
+    feedback = _feedback_edges(nodes, edges)
     predecessors: dict[str, set[str]] = {name: set() for name in nodes}
     successors: dict[str, set[str]] = {name: set() for name in nodes}
     for edge in edges:
-        predecessors[edge.target].add(edge.source)
-        successors[edge.source].add(edge.target)
+        if (edge.source, edge.target) not in feedback:
+            predecessors[edge.target].add(edge.source)
+            successors[edge.source].add(edge.target)
 
     # Kahn's topological order, taking the longest chain to each node.
-    layer: dict[str, int] = {}
+    layer = {name: 0 for name in nodes}
     remaining = {name: len(predecessors[name]) for name in nodes}
     ready = [name for name in nodes if remaining[name] == 0]
-    for name in ready:
-        layer[name] = 0
     while ready:
         name = ready.pop(0)
         for successor in successors[name]:
-            layer[successor] = max(layer.get(successor, 0), layer[name] + 1)
+            layer[successor] = max(layer[successor], layer[name] + 1)
             remaining[successor] -= 1
             if remaining[successor] == 0:
                 ready.append(successor)
 
-    on_loop = [name for name in nodes if remaining[name] > 0]
-    for name in on_loop:
-        placed = [layer[p] for p in predecessors[name] if remaining[p] == 0]
-        layer[name] = 1 + max(placed, default=-1)
-
+    predicts = {edge.source for edge in edges}
     last = max(layer.values())
     for name in nodes:
-        if predecessors[name] and not successors[name]:
+        if predecessors[name] and name not in predicts:
             layer[name] = last
 
     occupied = sorted(set(layer.values()))
@@ -539,11 +568,12 @@ def _order_columns(
 
 
 def _size_nodes(figure: Figure, nodes: dict[str, _Node]) -> float:
-    """Size the shapes so that their text fits, and return the common node height.
+    """Size the shapes so that their text fits, and return the slot height.
 
-    All nodes share one height and the nodes of a column share one width. A line at
-    height y in an ellipse with half axes a and b may be at most
+    Ellipses share one height, and the ellipses of a column share one width. A line
+    at height y in an ellipse with half axes a and b may be at most
     2 a sqrt(1 - (y/b)^2) wide, which sets a from the widest line for its height.
+    Boxes of observed variables fit their own text.
     """
     sizes = {
         name: [_text_size(figure, text, size) for text, size in node.lines]
@@ -557,7 +587,8 @@ def _size_nodes(figure: Figure, nodes: dict[str, _Node]) -> float:
         total = sum(h for _, h in sizes[name])
         top = total / 2
         node.line_offsets = []
-        required = half_height
+        node.half_height = half_height if node.latent else total / 2 + 0.06
+        required = half_height if node.latent else 0.0
         for width, height in sizes[name]:
             node.line_offsets.append(top - height / 2)
             far = max(abs(top), abs(top - height)) / half_height
@@ -565,13 +596,14 @@ def _size_nodes(figure: Figure, nodes: dict[str, _Node]) -> float:
             if node.latent:
                 required = max(required, half_text / np.sqrt(1.0 - far**2))
             else:
-                required = max(required, half_text + 0.03)
+                required = max(required, half_text + 0.04)
             top -= height
+        node.half_width = required
         half_widths[node.column] = max(half_widths[node.column], required)
 
     for node in nodes.values():
-        node.half_width = half_widths[node.column]
-        node.half_height = half_height
+        if node.latent:
+            node.half_width = half_widths[node.column]
     return 2 * half_height
 
 
@@ -613,15 +645,15 @@ def _align_free_columns(
         for keys in columns:
             if not all(isinstance(key, str) for key in keys):
                 continue
-            wanted = []
+            targets = []
             for key in keys:
                 ys = [positions[m][1] for m in neighbours[key]]
-                wanted.append(np.mean(ys) if ys else positions[key][1])
+                targets.append(np.mean(ys) if ys else positions[key][1])
 
-            # Depths grow downwards; node k sits k node pitches below the first.
+            # Depths grow downwards. Node k must sit at least k pitches below node 0.
             pitch = node_height + _NODE_GAP
             offsets = pitch * np.arange(len(keys))
-            depths = _isotonic_fit(-np.array(wanted) - offsets) + offsets
+            depths = _isotonic_fit(-np.array(targets) - offsets) + offsets
             depths += max(0.0, -highest - depths[0])
             depths -= max(0.0, depths[-1] + lowest)
             for key, depth in zip(keys, depths):
@@ -718,11 +750,20 @@ def _route_edge(
     source = nodes[chain[0]]
     target = nodes[chain[-1]]
     if source.column == target.column:
-        # A path within a column bulges into the gap on the right.
-        start = np.array([source.x + source.half_width, source.y])
-        stop = np.array([target.x + target.half_width, target.y])
-        bulge = min(0.8 * _COLUMN_GAP, 0.25 + 0.15 * abs(source.y - target.y))
-        arc = _sample_cubic(start, start + [bulge, 0], stop + [bulge, 0], stop)
+        # A path within a column bulges into the gap on the right. It leaves and
+        # enters 45 degrees off the rightmost points, where other paths start.
+        turn = np.radians(45.0) * (1.0 if target.y > source.y else -1.0)
+        start_direction = np.array([np.cos(turn), np.sin(turn)])
+        stop_direction = np.array([np.cos(turn), -np.sin(turn)])
+        start = source.ray_exit(np.array([source.x, source.y]), start_direction)
+        stop = target.ray_exit(np.array([target.x, target.y]), stop_direction)
+        bulge = min(0.8 * _COLUMN_GAP, 0.3 + 0.15 * abs(source.y - target.y))
+        arc = _sample_cubic(
+            start,
+            start + bulge * np.array([1.0, 0.3 * np.sign(turn)]),
+            stop + bulge * np.array([1.0, -0.3 * np.sign(turn)]),
+            stop,
+        )
         return [arc], 0, None
 
     step = 1.0 if target.column > source.column else -1.0
@@ -771,8 +812,8 @@ def _arrival_points(
         gap = 2.4 * _HEAD_HALF_WIDTH
         if len(indices) > 1:
             gap = min(gap, 2 * reach / (len(indices) - 1))
-        # The k-th lowest arrival must leave room for k arrivals below it and for
-        # the others above it; within those bounds it stays near its bend's height.
+        # The k-th lowest arrival leaves room for k arrivals below it and for the
+        # others above it. Within those bounds it stays near its bend's height.
         count = len(indices)
         lower = -reach + gap * np.arange(count)
         upper = reach - gap * np.arange(count)[::-1]
@@ -1205,8 +1246,10 @@ def plot_path_diagram(
     for edge, chain in zip(edges, chains):
         # Opposite paths between two neighbouring nodes would coincide.
         reciprocal = (edge.target, edge.source) in pairs and len(chain) == 2
-        backward = nodes[edge.target].column < nodes[edge.source].column
-        offset = (-0.05 if backward else 0.05) if reciprocal else 0.0
+        offset = 0.0
+        if reciprocal:
+            backward = nodes[edge.target].column < nodes[edge.source].column
+            offset = -0.05 if backward else 0.05
         routes.append(_route_edge(chain, nodes, positions, half_widths, offset))
     bends = [bend for _, _, bend in routes]
     arrivals = _arrival_points(edges, bends, nodes)
@@ -1375,7 +1418,7 @@ def plot_loadings(
     loading is below 0.5 shares less than a quarter of its variance with the factor
     (0.5² = 0.25), a common minimum for keeping an item in survey scales. The
     stricter 0.7 marks the point where the factor explains about half of the item's
-    variance (0.7² = 0.49), the item-level counterpart of AVE ≥ .50; pass
+    variance (0.7² = 0.49), the item-level counterpart of AVE ≥ .50. Pass
     ``reference_loading=0.7`` for it.
 
     Parameters
@@ -1591,10 +1634,10 @@ def plot_reliability(
         ),
     ]
 
-    shown = np.concatenate([alpha, lower, upper, omega])
-    shown = shown[np.isfinite(shown)]
-    low = min(reference - 0.1, float(shown.min(initial=1.0)) - 0.05)
-    high = max(1.0, float(shown.max(initial=0.0)) + 0.02)
+    plotted = np.concatenate([alpha, lower, upper, omega])
+    plotted = plotted[np.isfinite(plotted)]
+    low = min(reference - 0.1, float(plotted.min(initial=1.0)) - 0.05)
+    high = max(1.0, float(plotted.max(initial=0.0)) + 0.02)
     ax.set_xlim(np.floor(low * 10) / 10, high)
     ax.set_ylim(y[-1] - 0.6, 0.6)
     ax.set_yticks(y, table["scale"].astype(str), fontsize=_SMALL_FONT_SIZE)

@@ -1,10 +1,10 @@
 """Provenance record of a run, written as ``manifest.json`` in the results folder.
 
 The manifest stores what a reviewer needs to rerun an analysis and get the same
-numbers: the package and dependency versions, the platform, the full command with
-its options and seed, the SHA-256 of every input file and of the model text, the
-start and end time in UTC, the warnings of the run and the optimiser's convergence
-report.
+numbers. It records the package and dependency versions, the platform, and the full
+command with its options and seed. It also records the SHA-256 of every input file
+and of the model text, the start and end time in UTC, the warnings of the run and
+the optimiser's convergence report.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def dependency_versions() -> dict[str, str | None]:
 
 
 def _utc_timestamp(moment: datetime.datetime) -> str:
-    """Format a time as ISO 8601 in UTC; a naive time is taken as local time."""
+    """Format a time as ISO 8601 in UTC. A naive time is taken as local time."""
     return moment.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 

@@ -28,6 +28,7 @@ from lio_validate.figures import save_figure
 
 __all__ = [
     "ESTIMATES_COLUMNS",
+    "check_output_directory",
     "estimates_to_csv",
     "fit_measures_to_json",
     "to_json_value",
@@ -58,10 +59,11 @@ FIGURES_DIRECTORY = "figures"
 
 
 def estimates_to_csv(estimates: pd.DataFrame) -> str:
-    """Format the parameter table as CSV text with full-precision numbers.
+    """Format the parameter table, or any table, as CSV text with full precision.
 
-    The columns of ``ESTIMATES_COLUMNS`` come first, in that order, and any other
-    columns follow. Floats are written with the shortest text that reads back as
+    The columns of ``ESTIMATES_COLUMNS`` that the table has come first, in that
+    order, and the other columns follow in their own order. The index is not
+    written. Floats are written with the shortest text that reads back as
     the same float (Python's ``repr``), so nothing is rounded. Missing values
     (NaN) are written as empty fields, which R's ``read.csv`` and pandas read as
     missing. Lines end with ``\\n``.
@@ -121,8 +123,13 @@ def fit_measures_to_json(fit_measures: Mapping[str, Any]) -> str:
 # The results folder
 
 
-def _check_destination(out_dir: Path) -> None:
-    """Raise LioInputError unless ``out_dir`` is missing or an empty directory."""
+def check_output_directory(out_dir: str | os.PathLike[str]) -> None:
+    """Raise LioInputError unless ``out_dir`` is missing or an empty directory.
+
+    Call it before a long run to fail early. :func:`write_results_folder` checks
+    again before it writes.
+    """
+    out_dir = Path(out_dir)
     if out_dir.is_symlink():
         raise LioInputError(
             f"Output path {str(out_dir)!r} is a symbolic link. Pass a new directory "
@@ -245,7 +252,7 @@ def write_results_folder(
         same path.
     """
     out_dir = Path(out_dir)
-    _check_destination(out_dir)
+    check_output_directory(out_dir)
     _planned_paths(files, figures)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
@@ -254,7 +261,7 @@ def write_results_folder(
         _write_contents(staging, files, figures)
 
         # Check again because another process may have filled out_dir meanwhile.
-        _check_destination(out_dir)
+        check_output_directory(out_dir)
         if out_dir.exists():
             out_dir.rmdir()
         os.rename(staging, out_dir)
