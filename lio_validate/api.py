@@ -26,6 +26,7 @@ from lio_validate.exceptions import (
 )
 from lio_validate.inference import (
     covariance_of_estimates,
+    robust_fit_measures,
     defined_parameters,
     ml_fit_measures,
     parameter_name,
@@ -35,14 +36,15 @@ from lio_validate.inference import (
 from lio_validate.model import build_ram_model
 from lio_validate.partable import build_parameter_table
 from lio_validate.results import ESTIMATE_COLUMNS, SEMResult
+from lio_validate.robust_inference import robust_inference
 from lio_validate.samplestats import compute_sample_statistics
 from lio_validate.standardize import standardize, standardized_with_se
 from lio_validate.syntax import parse_model
 
 __all__ = ["cfa", "sem"]
 
-_ESTIMATORS = ("ML",)
-_PLANNED_ESTIMATORS = ("MLR", "MLM", "ULS", "WLSMV", "DWLS")
+_ESTIMATORS = ("ML", "MLR", "MLM")
+_PLANNED_ESTIMATORS = ("ULS", "WLSMV", "DWLS")
 _INFORMATION = ("expected", "observed")
 _MISSING = ("listwise",)
 _LIKELIHOOD = ("normal", "wishart")
@@ -61,6 +63,10 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             f"unknown estimator {estimator!r}; choose one of "
             f"{', '.join(_ESTIMATORS + _PLANNED_ESTIMATORS)}"
         )
+    if information is None:
+        # lavaan's defaults: MLR uses the observed information, ML and MLM the
+        # expected one.
+        information = "observed" if estimator == "MLR" else "expected"
     if information not in _INFORMATION:
         raise LioInputError(
             f"unknown information {information!r}; choose 'expected' or 'observed'"
@@ -97,7 +103,7 @@ def sem(
     std_lv: bool = False,
     meanstructure: bool | None = None,
     fixed_x: bool = True,
-    information: Literal["expected", "observed"] = "expected",
+    information: Literal["expected", "observed"] | None = None,
     likelihood: Literal["normal", "wishart"] = "normal",
     missing: Literal["listwise"] = "listwise",
     ordered=None,
@@ -113,8 +119,11 @@ def sem(
         lavaan model syntax (``=~``, ``~``, ``~~``, ``~ 1``, labels, ``:=``).
     data : pandas.DataFrame
         One row per respondent; the model's observed variables are columns.
-    estimator : {"ML"}, default "ML"
-        Maximum likelihood on complete cases.
+    estimator : {"ML", "MLR", "MLM"}, default "ML"
+        Maximum likelihood on complete cases. "MLR" adds Huber-White sandwich
+        standard errors and the Yuan-Bentler scaled test (lavaan's
+        ``yuan.bentler.mplus``); "MLM" adds robust standard errors from the
+        expected information and the Satorra-Bentler scaled test.
     group : str, optional
         Column whose values define groups for a multi-group fit.
     std_lv : bool, default False
@@ -126,8 +135,9 @@ def sem(
     fixed_x : bool, default True
         Fix the moments of observed exogenous covariates at their sample
         values (lavaan's ``fixed.x``).
-    information : {"expected", "observed"}, default "expected"
-        Information matrix used for standard errors.
+    information : {"expected", "observed"}, optional
+        Information matrix used for standard errors: observed for MLR,
+        expected otherwise, as in lavaan.
     likelihood : {"normal", "wishart"}, default "normal"
         Divisor N (normal) or N - 1 (Wishart) of the sample covariance.
     missing : {"listwise"}, default "listwise"
@@ -185,10 +195,15 @@ def sem(
         info = ml.observed_information(ram, stats, optimum.x)
     divisor = stats.nobs - stats.ngroups if likelihood == "wishart" else stats.nobs
     vcov = covariance_of_estimates(ram, info, divisor)
+    robust = None
+    if estimator in ("MLR", "MLM"):
+        robust = robust_inference(ram, stats, optimum.x, info, estimator,
+                                  _group_arrays(prepared, table.roles.ov))
+        vcov = robust.vcov
 
     _check_admissible(ram, optimum.x, messages, [g.name for g in stats.groups])
     return _assemble(
-        ram, stats, optimum, vcov, parsed.text, prepared, messages,
+        ram, stats, optimum, vcov, parsed.text, prepared, messages, robust,
         options=dict(estimator=estimator, group=group, std_lv=std_lv,
                      meanstructure=table.meanstructure, fixed_x=fixed_x,
                      information=information, likelihood=likelihood,
@@ -249,7 +264,29 @@ def _check_admissible(ram, x, messages: list[str], group_names) -> None:
             )
 
 
-def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options):
+def _fit_measures(ram, stats, x, fmin_value, robust) -> dict:
+    measures = ml_fit_measures(ram, stats, x, fmin_value)
+    if robust is not None:
+        test = robust.scaled_test(measures["chisq"], measures["df"],
+                                  measures["baseline_df"])
+        measures.update(robust_fit_measures(measures, test, stats.nobs, stats.ngroups))
+    return {name: _plain(value) for name, value in measures.items()}
+
+
+def _plain(value):
+    """Convert numpy scalars so that the mapping holds Python numbers only."""
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    return float(value)
+
+
+def _group_arrays(prepared, variables) -> list[np.ndarray]:
+    return [frame.loc[:, list(variables)].to_numpy(dtype=float)
+            for _, frame in prepared.frames]
+
+
+def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, robust,
+              options):
     from lio_validate import __version__
 
     table = ram.table
@@ -311,7 +348,7 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, options
 
     return SEMResult(
         estimates=estimates,
-        fit_measures=ml_fit_measures(ram, stats, x, optimum.fmin),
+        fit_measures=_fit_measures(ram, stats, x, optimum.fmin, robust),
         standardized_factory=standardized_table,
         r_squared=r_squared(ram, x, group_names),
         vcov=pd.DataFrame(vcov, index=free_names, columns=free_names),

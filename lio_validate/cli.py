@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--model", type=Path, help="model file in lavaan syntax (.lav)")
     source.add_argument("--spec", type=Path, help="YAML job specification")
-    run.add_argument("--estimator", default="ML", choices=ESTIMATORS,
-                     help="estimator (default ML)")
+    run.add_argument("--estimator", choices=ESTIMATORS,
+                     help="estimator (default ML; MLR and MLM add robust standard "
+                     "errors and scaled tests)")
     run.add_argument("--missing", default="listwise", choices=("listwise", "fiml"),
                      help="missing-data treatment (default listwise)")
     run.add_argument("--ordered", help="'all' or a comma-separated list of ordinal items")
@@ -88,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unavailable(args: argparse.Namespace) -> str | None:
     """Name the first requested option that this version does not estimate yet."""
-    if args.estimator != "ML":
+    if args.estimator not in (None, "ML", "MLR", "MLM"):
         return (f"--estimator {args.estimator} is not available in this version; use "
-                "--estimator ML")
+                "ML, MLR or MLM")
     checks = (
         (getattr(args, "missing", "listwise") != "listwise", "--missing fiml"),
         (bool(args.ordered), "--ordered"),
@@ -137,6 +138,8 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
             out_dir=args.out or _default_out(args.data.stem),
         )
     changes = {}
+    if args.estimator:
+        changes["estimator"] = args.estimator
     if args.group:
         changes["group"] = args.group
     if args.reverse:

@@ -177,3 +177,66 @@ def bic(logl: float, npar: int, nobs: int) -> float:
 def bic2(logl: float, npar: int, nobs: int) -> float:
     """Sample-size adjusted BIC, with N* = (N + 2) / 24 (Sclove, 1987)."""
     return -2.0 * logl + npar * np.log((nobs + 2.0) / 24.0)
+
+
+# --------------------------------------------------------------------------
+# Robust versions for scaled tests (Brosseau-Liard & Savalei, 2014;
+# Brosseau-Liard, Savalei & Li, 2012). c and c0 are the scaling factors of
+# the model and the baseline model; chisq is the unscaled statistic.
+# --------------------------------------------------------------------------
+
+
+def cfi_robust(chisq: float, df: float, factor: float, baseline_chisq: float,
+               baseline_df: float, baseline_factor: float) -> float:
+    """Robust CFI: the noncentrality of each model estimated as chisq - c df."""
+    model_term = chisq - factor * df
+    baseline_term = baseline_chisq - baseline_factor * baseline_df
+    denominator = max(model_term, baseline_term, 0.0)
+    if denominator == 0.0:
+        return 1.0
+    return 1.0 - max(model_term, 0.0) / denominator
+
+
+def tli_robust(chisq: float, df: float, factor: float, baseline_chisq: float,
+               baseline_df: float, baseline_factor: float) -> float:
+    """Robust TLI, not truncated."""
+    if df <= 0:
+        return 1.0
+    baseline_term = (baseline_chisq - baseline_factor * baseline_df) * df
+    if baseline_term == 0.0:
+        return np.nan
+    return 1.0 - (chisq - factor * df) * baseline_df / baseline_term
+
+
+def rmsea_robust(chisq: float, df: float, factor: float, nobs: float,
+                 ngroups: int = 1) -> float:
+    """Robust RMSEA, sqrt(G) sqrt(max(chisq / (N df) - c / N, 0))."""
+    if df <= 0:
+        return 0.0
+    return float(np.sqrt(ngroups)
+                 * np.sqrt(max(chisq / (nobs * df) - factor / nobs, 0.0)))
+
+
+def rmsea_ci_robust(chisq_scaled: float, df: float, factor: float, nobs: float,
+                    ngroups: int = 1, level: float = 0.90) -> tuple[float, float]:
+    """Interval of the robust RMSEA: invert at the scaled statistic, rescale by c."""
+    if df <= 0:
+        return 0.0, 0.0
+    tail = (1.0 - level) / 2.0
+    lower_ncp = _noncentrality(chisq_scaled, df, 1.0 - tail, chisq_scaled)
+    upper_ncp = _noncentrality(chisq_scaled, df, tail,
+                               max(nobs, 4.0 * chisq_scaled))
+    scale = np.sqrt(ngroups)
+    return (float(scale * np.sqrt(factor * lower_ncp / (nobs * df))),
+            float(scale * np.sqrt(factor * upper_ncp / (nobs * df))))
+
+
+def rmsea_pvalue_robust(chisq_scaled: float, df: float, factor: float, nobs: float,
+                        ngroups: int = 1, close: float = 0.05,
+                        not_close: bool = False) -> float:
+    """Test of close (or not-close) fit of the robust RMSEA, at the scaled statistic."""
+    if df <= 0:
+        return np.nan
+    ncp = nobs * df * close**2 / (factor * ngroups)
+    cdf = float(stats.ncx2.cdf(chisq_scaled, df, ncp))
+    return cdf if not_close else 1.0 - cdf

@@ -262,3 +262,54 @@ def _notclose(chisq: float, df: float, nobs: float, ngroups: int) -> float:
         return np.nan
     ncp = nobs * df * 0.08**2 / ngroups
     return float(scipy_stats.ncx2.cdf(chisq, df, ncp))
+
+
+def robust_fit_measures(
+    measures: dict[str, float], test, nobs: int, ngroups: int
+) -> dict[str, float]:
+    """Scaled and robust fit measures for a scaled test (MLR, MLM).
+
+    The ``*_scaled`` measures plug the scaled model and baseline statistics
+    into the usual formulas, except the RMSEA, which keeps the unscaled
+    statistic with df' = c df (lavaan's convention). The ``*_robust``
+    measures follow Brosseau-Liard & Savalei (2014) and Brosseau-Liard,
+    Savalei & Li (2012).
+    """
+    chisq, df = measures["chisq"], measures["df"]
+    baseline_chisq, baseline_df = measures["baseline_chisq"], measures["baseline_df"]
+    factor, baseline_factor = test.scaling_factor, test.baseline_scaling_factor
+    scaled = test.chisq_scaled
+    baseline_scaled = baseline_chisq / baseline_factor
+    fractional_df = factor * df
+    ci_scaled = fm.rmsea_ci(chisq, fractional_df, nobs, ngroups)
+    ci_robust = fm.rmsea_ci_robust(scaled, df, factor, nobs, ngroups)
+    return {
+        "chisq_scaled": scaled,
+        "df_scaled": df,
+        "pvalue_scaled": fm.chisq_pvalue(scaled, df),
+        "chisq_scaling_factor": factor,
+        "scaling_factor_h1": test.scaling_factor_h1,
+        "scaling_factor_h0": test.scaling_factor_h0,
+        "baseline_chisq_scaled": baseline_scaled,
+        "baseline_df_scaled": baseline_df,
+        "baseline_pvalue_scaled": fm.chisq_pvalue(baseline_scaled, baseline_df),
+        "baseline_chisq_scaling_factor": baseline_factor,
+        "cfi_scaled": fm.cfi(scaled, df, baseline_scaled, baseline_df),
+        "tli_scaled": fm.tli(scaled, df, baseline_scaled, baseline_df),
+        "cfi_robust": fm.cfi_robust(chisq, df, factor, baseline_chisq, baseline_df,
+                                    baseline_factor),
+        "tli_robust": fm.tli_robust(chisq, df, factor, baseline_chisq, baseline_df,
+                                    baseline_factor),
+        "rmsea_scaled": fm.rmsea(chisq, fractional_df, nobs, ngroups),
+        "rmsea_ci_lower_scaled": ci_scaled[0],
+        "rmsea_ci_upper_scaled": ci_scaled[1],
+        "rmsea_pvalue_scaled": fm.rmsea_pvalue(chisq, fractional_df, nobs, ngroups),
+        "rmsea_notclose_pvalue_scaled": _notclose(chisq, fractional_df, nobs, ngroups),
+        "rmsea_robust": fm.rmsea_robust(chisq, df, factor, nobs, ngroups),
+        "rmsea_ci_lower_robust": ci_robust[0],
+        "rmsea_ci_upper_robust": ci_robust[1],
+        "rmsea_pvalue_robust": fm.rmsea_pvalue_robust(scaled, df, factor, nobs,
+                                                      ngroups),
+        "rmsea_notclose_pvalue_robust": fm.rmsea_pvalue_robust(
+            scaled, df, factor, nobs, ngroups, close=0.08, not_close=True),
+    }

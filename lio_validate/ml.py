@@ -35,6 +35,9 @@ __all__ = [
     "observed_information",
     "start_values",
     "fit_ml",
+    "minimize",
+    "MLObjective",
+    "numerical_hessian",
 ]
 
 # Largest absolute gradient of fmin accepted as a stationary point. lavaan's
@@ -142,7 +145,12 @@ def expected_information(
 def observed_information(
     model: RamModel, stats: SampleStatistics, x: np.ndarray, step: float = 1e-6
 ) -> np.ndarray:
-    """Return the Hessian of ``fmin`` by five-point differences of the gradient.
+    """Return the Hessian of ``fmin`` of complete data; see :func:`numerical_hessian`."""
+    return numerical_hessian(lambda theta: gradient(model, stats, theta), x, step)
+
+
+def numerical_hessian(gradient_function, x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Return the Hessian by five-point differences of an analytic gradient.
 
     lavaan computes its observed information the same way (step 1e-6, then
     symmetrised), so the standard errors agree to many digits.
@@ -153,10 +161,10 @@ def observed_information(
         offset = np.zeros(npar)
         offset[k] = step
         hessian[:, k] = (
-            -gradient(model, stats, x + 2 * offset)
-            + 8 * gradient(model, stats, x + offset)
-            - 8 * gradient(model, stats, x - offset)
-            + gradient(model, stats, x - 2 * offset)
+            -gradient_function(x + 2 * offset)
+            + 8 * gradient_function(x + offset)
+            - 8 * gradient_function(x - offset)
+            + gradient_function(x - 2 * offset)
         ) / (12 * step)
     return (hessian + hessian.T) / 2
 
@@ -247,16 +255,43 @@ def _loading_start(sample, position, marker, indicator) -> float:
 # --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MLObjective:
+    """lavaan's ``fmin`` for complete data with its gradient and information."""
+
+    model: RamModel
+    stats: SampleStatistics
+
+    def value(self, x: np.ndarray) -> float:
+        return fmin(self.model, self.stats, x)
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        return gradient(self.model, self.stats, x)
+
+    def information(self, x: np.ndarray) -> np.ndarray:
+        return expected_information(self.model, self.stats, x)
+
+
 def fit_ml(
     model: RamModel, stats: SampleStatistics, x0: np.ndarray | None = None,
     *, max_iterations: int = 1000,
 ) -> OptimizationResult:
-    """Minimise ``fmin`` and check the gradient at the end.
+    """Minimise ``fmin`` of complete data; see :func:`minimize`."""
+    if x0 is None:
+        x0 = start_values(model, stats)
+    return minimize(MLObjective(model, stats), model, x0,
+                    max_iterations=max_iterations)
 
-    Fisher scoring with step halving runs first. If it fails (a singular
+
+def minimize(objective, model: RamModel, x0: np.ndarray, *,
+             max_iterations: int = 1000) -> OptimizationResult:
+    """Minimise ``objective.value`` and check the gradient at the end.
+
+    Fisher scoring with step halving runs first, with
+    ``objective.information`` as the scoring matrix. If it fails (a singular
     information or no descent), scipy's ``trust-exact`` takes over with the
-    expected information as its Hessian, which is robust to steps that leave
-    the region where Sigma is positive definite; if that stalls too, L-BFGS-B
+    same matrix as its Hessian. That method is robust to steps that leave the
+    region where Sigma is positive definite. If it stalls too, L-BFGS-B
     continues from where it stopped. Convergence is judged by the largest
     absolute gradient, not by an optimiser's flag.
 
@@ -266,34 +301,23 @@ def fit_ml(
     covariance structure analysis with specific comparisons using factor
     analysis. Psychometrika, 44(1), 99-113.
     """
-    if x0 is None:
-        x0 = start_values(model, stats)
-
-    def objective(x):
-        return fmin(model, stats, x)
-
-    def jacobian(x):
-        return gradient(model, stats, x)
-
-    def hessian(x):
-        return expected_information(model, stats, x)
-
-    x0 = _rescue_start(model, stats, x0)
+    x0 = _rescue_start(objective, model, x0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        scored = _fisher_scoring(model, stats, x0)
+        scored = _fisher_scoring(objective, x0)
         if scored is not None:
             return scored
         result = optimize.minimize(
-            objective, x0, jac=jacobian, hess=hessian, method="trust-exact",
-            options={"gtol": 1e-10, "maxiter": max_iterations},
+            objective.value, x0, jac=objective.gradient, hess=objective.information,
+            method="trust-exact", options={"gtol": 1e-10, "maxiter": max_iterations},
         )
         iterations = int(result.nit)
         x = result.x
-        if not np.all(np.isfinite(jacobian(x))) or \
-                np.max(np.abs(jacobian(x)), initial=0) > GRADIENT_TOLERANCE:
+        grad = objective.gradient(x)
+        if not np.all(np.isfinite(grad)) or \
+                np.max(np.abs(grad), initial=0) > GRADIENT_TOLERANCE:
             polish = optimize.minimize(
-                objective, x, jac=jacobian, method="L-BFGS-B",
+                objective.value, x, jac=objective.gradient, method="L-BFGS-B",
                 options={"maxiter": 20 * max_iterations, "gtol": 1e-12,
                          "ftol": 1e-15},
             )
@@ -301,16 +325,16 @@ def fit_ml(
             if polish.fun <= result.fun:
                 x, result = polish.x, polish
 
-    grad = jacobian(x)
+    grad = objective.gradient(x)
     max_abs = float(np.max(np.abs(grad), initial=0.0)) if np.all(np.isfinite(grad)) \
         else np.inf
     converged = max_abs <= GRADIENT_TOLERANCE
-    return OptimizationResult(x, float(objective(x)), iterations, max_abs, converged,
-                              str(result.message))
+    return OptimizationResult(x, float(objective.value(x)), iterations, max_abs,
+                              converged, str(result.message))
 
 
 def _fisher_scoring(
-    model: RamModel, stats: SampleStatistics, x: np.ndarray, max_iterations: int = 50
+    objective, x: np.ndarray, max_iterations: int = 50
 ) -> OptimizationResult | None:
     """Fisher scoring with step halving; None if it fails to converge.
 
@@ -318,9 +342,9 @@ def _fisher_scoring(
     for ML converges in a handful of iterations from reasonable start values
     (Lee & Jennrich, 1979). A step is halved until fmin decreases.
     """
-    value = fmin(model, stats, x)
+    value = objective.value(x)
     for iteration in range(1, max_iterations + 1):
-        grad = gradient(model, stats, x)
+        grad = objective.gradient(x)
         if not np.all(np.isfinite(grad)):
             return None
         if np.max(np.abs(grad), initial=0.0) <= 0.01 * GRADIENT_TOLERANCE:
@@ -328,12 +352,12 @@ def _fisher_scoring(
                                       float(np.max(np.abs(grad), initial=0.0)), True,
                                       "Fisher scoring converged")
         try:
-            step = np.linalg.solve(expected_information(model, stats, x), -grad)
+            step = np.linalg.solve(objective.information(x), -grad)
         except np.linalg.LinAlgError:
             return None
         for _ in range(30):
             candidate = x + step
-            candidate_value = fmin(model, stats, candidate)
+            candidate_value = objective.value(candidate)
             if candidate_value <= value + 1e-4 * (grad @ step):
                 break
             step = step / 2
@@ -344,18 +368,18 @@ def _fisher_scoring(
             x, value = candidate, candidate_value
             break
         x, value = candidate, candidate_value
-    grad = gradient(model, stats, x)
+    grad = objective.gradient(x)
     max_abs = float(np.max(np.abs(grad), initial=0.0))
     if max_abs > GRADIENT_TOLERANCE:
         return None
     return OptimizationResult(x, value, iteration, max_abs, True, "Fisher scoring")
 
 
-def _rescue_start(model: RamModel, stats: SampleStatistics, x0: np.ndarray) -> np.ndarray:
+def _rescue_start(objective, model: RamModel, x0: np.ndarray) -> np.ndarray:
     """Shrink covariance starts toward zero until the implied Sigma is PD."""
     x = x0.copy()
     for _ in range(30):
-        if np.isfinite(fmin(model, stats, x)):
+        if np.isfinite(objective.value(x)):
             return x
         x = _shrink_off_diagonal(model, x)
     return x

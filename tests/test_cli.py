@@ -225,8 +225,8 @@ def test_text_column(hs_files):
 def test_unavailable_estimator(hs_files):
     tmp, data, model = hs_files
     result = run("run-sem", "--data", str(data), "--model", str(model),
-                 "--estimator", "MLR", "--out", str(tmp / "out"))
-    assert_input_error(result, "MLR")
+                 "--estimator", "WLSMV", "--out", str(tmp / "out"))
+    assert_input_error(result, "WLSMV")
 
 
 def test_data_without_model(hs_files):

@@ -33,12 +33,22 @@ ML_REFERENCES = [
     "pd_path_freex",
     "hs_onefactor_df0",
     "hs_mg_configural",
+    "hs_cfa_mlr",
+    "hs_cfa_mlm",
 ]
 
 FIT_MEASURES = [
     "npar", "chisq", "df", "pvalue", "baseline_chisq", "baseline_df", "cfi", "tli",
     "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_pvalue", "srmr", "logl",
     "unrestricted_logl", "aic", "bic", "bic2", "rmsea_notclose_pvalue", "fmin",
+]
+ROBUST_MEASURES = [
+    "chisq_scaled", "df_scaled", "pvalue_scaled", "chisq_scaling_factor",
+    "baseline_chisq_scaled", "baseline_chisq_scaling_factor", "cfi_scaled",
+    "tli_scaled", "cfi_robust", "tli_robust", "rmsea_scaled", "rmsea_ci_lower_scaled",
+    "rmsea_ci_upper_scaled", "rmsea_pvalue_scaled", "rmsea_notclose_pvalue_scaled",
+    "rmsea_robust", "rmsea_ci_lower_robust", "rmsea_ci_upper_robust",
+    "rmsea_pvalue_robust", "rmsea_notclose_pvalue_robust",
 ]
 
 _OPTION_NAMES = {
@@ -48,6 +58,7 @@ _OPTION_NAMES = {
     "likelihood": "likelihood",
     "fixed.x": "fixed_x",
     "group": "group",
+    "estimator": "estimator",
 }
 
 
@@ -127,11 +138,9 @@ def test_standardized_se_match(pair):
 def test_fit_measures_match(pair):
     reference, fit = pair
     expected = reference["fit_measures"]
-    for name in FIT_MEASURES:
-        lavaan_name = name.replace("_", ".") if name not in (
-            "unrestricted_logl",) else "unrestricted.logl"
-        if name == "rmsea_notclose_pvalue":
-            lavaan_name = "rmsea.notclose.pvalue"
+    names = FIT_MEASURES + (ROBUST_MEASURES if "chisq.scaled" in expected else [])
+    for name in names:
+        lavaan_name = name.replace("_", ".")
         value = expected.get(lavaan_name)
         if value is None:
             assert not np.isfinite(fit.fit_measures[name]) or name == "pvalue", name

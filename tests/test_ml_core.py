@@ -148,8 +148,8 @@ def test_unscaled_latent_not_identified(hs):
 
 
 def test_unavailable_estimator(hs):
-    with pytest.raises(lv.LioInputError, match="MLR"):
-        lv.cfa(HS_MODEL, hs, estimator="MLR")
+    with pytest.raises(lv.LioInputError, match="WLSMV"):
+        lv.cfa(HS_MODEL, hs, estimator="WLSMV")
 
 
 def test_unknown_estimator_lists_choices(hs):
