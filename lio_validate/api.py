@@ -24,6 +24,8 @@ from lio_validate.exceptions import (
     ListwiseDeletionWarning,
     NonPositiveDefiniteWarning,
 )
+from lio_validate.fiml import FimlObjective, em_saturated, find_patterns, pattern_logl
+from lio_validate.fiml_fit import fiml_fit_measures, fiml_robust_inference
 from lio_validate.inference import (
     covariance_of_estimates,
     robust_fit_measures,
@@ -37,7 +39,11 @@ from lio_validate.model import build_ram_model
 from lio_validate.partable import build_parameter_table
 from lio_validate.results import ESTIMATE_COLUMNS, SEMResult
 from lio_validate.robust_inference import robust_inference
-from lio_validate.samplestats import compute_sample_statistics
+from lio_validate.samplestats import (
+    GroupStatistics,
+    SampleStatistics,
+    compute_sample_statistics,
+)
 from lio_validate.standardize import standardize, standardized_with_se
 from lio_validate.syntax import parse_model
 
@@ -46,7 +52,7 @@ __all__ = ["cfa", "sem"]
 _ESTIMATORS = ("ML", "MLR", "MLM")
 _PLANNED_ESTIMATORS = ("ULS", "WLSMV", "DWLS")
 _INFORMATION = ("expected", "observed")
-_MISSING = ("listwise",)
+_MISSING = ("listwise", "fiml", "ml")
 _LIKELIHOOD = ("normal", "wishart")
 
 
@@ -63,19 +69,28 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             f"unknown estimator {estimator!r}; choose one of "
             f"{', '.join(_ESTIMATORS + _PLANNED_ESTIMATORS)}"
         )
+    fiml = missing in ("fiml", "ml")
     if information is None:
-        # lavaan's defaults: MLR uses the observed information, ML and MLM the
-        # expected one.
-        information = "observed" if estimator == "MLR" else "expected"
+        # lavaan's defaults: MLR and FIML use the observed information, ML
+        # and MLM on complete data the expected one.
+        information = "observed" if estimator == "MLR" or fiml else "expected"
     if information not in _INFORMATION:
         raise LioInputError(
             f"unknown information {information!r}; choose 'expected' or 'observed'"
         )
     if missing not in _MISSING:
         raise LioInputError(
-            f"missing={missing!r} is not available in this version; use "
-            "missing='listwise'"
+            f"unknown missing={missing!r}; choose 'listwise' or 'fiml' (lavaan's "
+            "'ml')"
         )
+    fiml = missing in ("fiml", "ml")
+    if fiml and estimator == "MLM":
+        raise LioInputError(
+            "estimator='MLM' needs complete data; use estimator='MLR' with "
+            "missing='fiml', as lavaan does"
+        )
+    if fiml and likelihood == "wishart":
+        raise LioInputError("likelihood='wishart' is not defined with missing='fiml'")
     if likelihood not in _LIKELIHOOD:
         raise LioInputError(
             f"unknown likelihood {likelihood!r}; choose 'normal' or 'wishart'"
@@ -86,7 +101,7 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             raise LioInputError(
                 f"{name}= is not available in this version; leave it unset"
             )
-    return estimator, information
+    return estimator, information, fiml
 
 
 def _emit(messages: list[str], text: str, category, stacklevel: int = 4) -> None:
@@ -105,7 +120,7 @@ def sem(
     fixed_x: bool = True,
     information: Literal["expected", "observed"] | None = None,
     likelihood: Literal["normal", "wishart"] = "normal",
-    missing: Literal["listwise"] = "listwise",
+    missing: Literal["listwise", "fiml"] = "listwise",
     ordered=None,
     weights: str | None = None,
     cluster: str | None = None,
@@ -140,9 +155,11 @@ def sem(
         expected otherwise, as in lavaan.
     likelihood : {"normal", "wishart"}, default "normal"
         Divisor N (normal) or N - 1 (Wishart) of the sample covariance.
-    missing : {"listwise"}, default "listwise"
-        Rows with a missing value on a model variable are dropped (reported
-        as a ListwiseDeletionWarning).
+    missing : {"listwise", "fiml"}, default "listwise"
+        "listwise" drops rows with a missing value on a model variable
+        (reported as a ListwiseDeletionWarning). "fiml" (lavaan's "ml") keeps
+        every row with at least one observed value and maximises the
+        observed-data likelihood, valid under MAR.
 
     Returns
     -------
@@ -159,55 +176,64 @@ def sem(
     Rosseel, Y. (2012). lavaan: An R package for structural equation
     modeling. Journal of Statistical Software, 48(2), 1-36.
     """
-    estimator, information = _check_options(
+    estimator, information, fiml = _check_options(
         estimator, information, missing, likelihood, ordered, weights, cluster,
         group_equal,
     )
     messages: list[str] = []
 
-    # Parse, check the data, keep complete cases.
+    # Parse, check the data, keep complete cases (or every case, under FIML).
     parsed = parse_model(model)
-    prepared, data_messages = prepare_data(parsed, data, group=group)
+    prepared, data_messages = prepare_data(parsed, data, group=group,
+                                           listwise=not fiml)
     for text in data_messages:
         _emit(messages, text, ListwiseDeletionWarning)
 
-    # Build the model and its sample statistics.
+    # Build the model, its sample statistics and the discrepancy function.
     table = build_parameter_table(
         parsed, ngroups=len(prepared.frames), std_lv=std_lv,
-        meanstructure=meanstructure, fixed_x=fixed_x,
+        meanstructure=True if fiml else meanstructure, fixed_x=fixed_x,
     )
-    stats = compute_sample_statistics(
-        list(prepared.frames), table.roles.ov, wishart=likelihood == "wishart",
-    )
-    ram = build_ram_model(table, stats)
+    if fiml:
+        ram, stats, objective = _fiml_setup(table, prepared, messages)
+    else:
+        stats = compute_sample_statistics(
+            list(prepared.frames), table.roles.ov, wishart=likelihood == "wishart",
+        )
+        ram = build_ram_model(table, stats)
+        objective = ml.MLObjective(ram, stats)
     _check_degrees_of_freedom(table, stats)
 
     # Estimate and check convergence by the gradient.
-    optimum = ml.fit_ml(ram, stats)
+    optimum = ml.minimize(objective, ram, ml.start_values(ram, stats))
     if not optimum.converged:
         ml.warn_not_converged(optimum)
         messages.append("the optimiser did not converge")
 
     # Standard errors.
     if information == "expected":
-        info = ml.expected_information(ram, stats, optimum.x)
+        info = objective.information(optimum.x)
     else:
-        info = ml.observed_information(ram, stats, optimum.x)
+        info = ml.numerical_hessian(objective.gradient, optimum.x)
     divisor = stats.nobs - stats.ngroups if likelihood == "wishart" else stats.nobs
     vcov = covariance_of_estimates(ram, info, divisor)
     robust = None
-    if estimator in ("MLR", "MLM"):
+    if estimator in ("MLR", "MLM") and fiml:
+        robust = fiml_robust_inference(objective, stats, optimum.x, info)
+    elif estimator in ("MLR", "MLM"):
         robust = robust_inference(ram, stats, optimum.x, info, estimator,
                                   _group_arrays(prepared, table.roles.ov))
+    if robust is not None:
         vcov = robust.vcov
 
     _check_admissible(ram, optimum.x, messages, [g.name for g in stats.groups])
     return _assemble(
         ram, stats, optimum, vcov, parsed.text, prepared, messages, robust,
+        objective if fiml else None,
         options=dict(estimator=estimator, group=group, std_lv=std_lv,
                      meanstructure=table.meanstructure, fixed_x=fixed_x,
                      information=information, likelihood=likelihood,
-                     missing=missing),
+                     missing="fiml" if fiml else "listwise"),
     )
 
 
@@ -264,12 +290,21 @@ def _check_admissible(ram, x, messages: list[str], group_names) -> None:
             )
 
 
-def _fit_measures(ram, stats, x, fmin_value, robust) -> dict:
-    measures = ml_fit_measures(ram, stats, x, fmin_value)
+def _fit_measures(ram, stats, x, fmin_value, robust, fiml_objective) -> dict:
+    if fiml_objective is None:
+        measures = ml_fit_measures(ram, stats, x, fmin_value)
+    else:
+        measures = fiml_fit_measures(fiml_objective, stats, x, fmin_value)
     if robust is not None:
         test = robust.scaled_test(measures["chisq"], measures["df"],
                                   measures["baseline_df"])
-        measures.update(robust_fit_measures(measures, test, stats.nobs, stats.ngroups))
+        extra = robust_fit_measures(measures, test, stats.nobs, stats.ngroups)
+        if fiml_objective is not None:
+            # NOTE: lavaan's robust CFI/TLI/RMSEA with missing data use the
+            # FIML-corrected statistic of Zhang & Savalei (2022), which is not
+            # implemented; the scaled measures are reported.
+            extra = {k: v for k, v in extra.items() if "robust" not in k}
+        measures.update(extra)
     return {name: _plain(value) for name, value in measures.items()}
 
 
@@ -280,13 +315,40 @@ def _plain(value):
     return float(value)
 
 
+def _fiml_setup(table, prepared, messages):
+    """Patterns, EM moments and the FIML objective of every group."""
+    if table.roles.ov_x and (table.frame["exo"] == 1).any():
+        raise LioInputError(
+            "missing='fiml' with observed exogenous covariates "
+            f"({', '.join(table.roles.ov_x)}) needs fixed_x=False, so that their "
+            "missing values are modelled too"
+        )
+    groups, moments = [], []
+    for (name, _), values in zip(prepared.frames,
+                                 _group_arrays(prepared, table.roles.ov)):
+        patterns = find_patterns(values)
+        if patterns.nobs_all_missing:
+            where = f" in group {name!r}" if name else ""
+            _emit(messages, f"{patterns.nobs_all_missing} row(s){where} with every "
+                  "model variable missing were dropped", ListwiseDeletionWarning,
+                  stacklevel=5)
+        mean, cov, _ = em_saturated(patterns)
+        groups.append(patterns)
+        sign, logdet = np.linalg.slogdet(cov)
+        moments.append(GroupStatistics(name, patterns.nobs, mean, cov, float(logdet)))
+    stats = SampleStatistics(table.roles.ov, tuple(moments))
+    h1_logl = sum(pattern_logl(g, m.mean, m.cov) for g, m in zip(groups, moments))
+    ram = build_ram_model(table, stats)
+    return ram, stats, FimlObjective(ram, tuple(groups), h1_logl)
+
+
 def _group_arrays(prepared, variables) -> list[np.ndarray]:
     return [frame.loc[:, list(variables)].to_numpy(dtype=float)
             for _, frame in prepared.frames]
 
 
 def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, robust,
-              options):
+              fiml_objective, options):
     from lio_validate import __version__
 
     table = ram.table
@@ -348,7 +410,7 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, robust,
 
     return SEMResult(
         estimates=estimates,
-        fit_measures=_fit_measures(ram, stats, x, optimum.fmin, robust),
+        fit_measures=_fit_measures(ram, stats, x, optimum.fmin, robust, fiml_objective),
         standardized_factory=standardized_table,
         r_squared=r_squared(ram, x, group_names),
         vcov=pd.DataFrame(vcov, index=free_names, columns=free_names),

@@ -113,9 +113,12 @@ def _check_numeric_by_column(frame: pd.DataFrame, columns: list[str]) -> pd.Data
 
 
 def prepare_data(
-    parsed: ParsedModel, data, *, group: str | None = None
+    parsed: ParsedModel, data, *, group: str | None = None, listwise: bool = True,
 ) -> tuple[PreparedData, list[str]]:
     """Validate ``data`` for ``parsed`` and keep the complete cases per group.
+
+    With ``listwise=False`` incomplete rows are kept (for FIML); the
+    estimator then drops only rows with every model variable missing.
 
     Returns
     -------
@@ -145,6 +148,8 @@ def prepare_data(
             )
 
     complete = values.notna().all(axis=1)
+    if not listwise:
+        complete = values.notna().any(axis=1) | True
     dropped = int((~complete).sum())
     if dropped:
         counts = values.isna().sum()

@@ -22,7 +22,6 @@ from lio_validate.exceptions import LioInputError
 from lio_validate.figures_path_layout import (
     _BAND_TITLE_SPACE,
     _COLUMN_GAP,
-    _HEAD_HALF_WIDTH,
     _HEAD_LENGTH,
     _LEGEND_SPACE,
     _MARGIN,
@@ -493,4 +492,3 @@ def plot_path_diagram(
         handlelength=3.0,
     )
     return figure
-

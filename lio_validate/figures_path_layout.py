@@ -724,4 +724,3 @@ def _arrow_head(points: np.ndarray, scale: float = 1.0) -> np.ndarray:
     normal = scale * _HEAD_HALF_WIDTH * np.array([-direction[1], direction[0]])
     base = tip - length * direction
     return np.array([tip, base + normal, base - normal])
-

@@ -132,7 +132,6 @@ def _text_size(
     return extent.width / figure.dpi, extent.height / figure.dpi
 
 
-
 def display_name(name: str) -> str:
     """Return a variable name as figures show it, with spaces for underscores.
 

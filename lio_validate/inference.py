@@ -128,7 +128,7 @@ def defined_parameters(
             evaluate_definitions(model, model.row_values(x + offset))
             - evaluate_definitions(model, model.row_values(x - offset))
         ) / (2 * step)
-    variance = np.einsum("ij,jk,ik->i", jacobian, vcov, jacobian)
+    variance = np.sum((jacobian @ vcov) * jacobian, axis=1)
     se = np.sqrt(np.clip(variance, 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se

@@ -100,6 +100,12 @@ class SurveyData:
         counted.
     sha256 : str
         Hexadecimal SHA-256 digest of the file's bytes.
+    missing_codes : dict of {str: tuple of (low, high)}
+        The missing values that the file declares per column, as inclusive
+        ``(low, high)`` bounds with ``low == high`` for a single code: SPSS
+        user-missing values and ranges (numbers, or text for string columns),
+        and the Stata extended missing values found in a column (letters,
+        ``("a", "a")`` for .a). Empty for CSV and Parquet files.
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -109,6 +115,9 @@ class SurveyData:
     variable_labels: dict[str, str] = field(repr=False)
     missing_recoded: dict[str, int] = field(repr=False)
     sha256: str = field(repr=False)
+    missing_codes: dict[str, tuple[tuple[Any, Any], ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def nobs(self) -> int:
@@ -234,6 +243,7 @@ def read_data(
         variable_labels=loaded.variable_labels,
         missing_recoded=loaded.missing_recoded,
         sha256=digest,
+        missing_codes=loaded.missing_codes,
     )
 
 

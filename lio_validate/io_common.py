@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ class _Loaded:
     variable_labels: dict[str, str]
     missing_recoded: dict[str, int]
     warnings: tuple[str, ...] = ()
+    missing_codes: dict[str, tuple[tuple[Any, Any], ...]] = field(default_factory=dict)
 
 
 def _deduplicate(names: Iterable[str]) -> list[str]:

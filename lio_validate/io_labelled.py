@@ -59,7 +59,15 @@ def _read_spss(path: Path, description: str, requested: list[str] | None) -> _Lo
     frame, missing_recoded, notes = _apply_spss_missing(
         frame, meta.missing_ranges, path
     )
-    return _labelled_result(frame, meta, missing_recoded, requested, notes)
+    declared = {
+        name: tuple(
+            (_integral_code(bounds["lo"]), _integral_code(bounds["hi"]))
+            for bounds in ranges
+        )
+        for name, ranges in meta.missing_ranges.items()
+        if ranges
+    }
+    return _labelled_result(frame, meta, missing_recoded, requested, notes, declared)
 
 
 def _read_spss_portable(
@@ -100,7 +108,12 @@ def _read_stata(path: Path, description: str, requested: list[str] | None) -> _L
         for name in affected:
             frame[name] = reread[name]
 
-    return _labelled_result(frame, meta, missing_recoded, requested, ())
+    declared = {
+        name: tuple((letter, letter) for letter in letters)
+        for name, letters in meta.missing_user_values.items()
+        if letters
+    }
+    return _labelled_result(frame, meta, missing_recoded, requested, (), declared)
 
 
 def _apply_spss_missing(
@@ -163,6 +176,7 @@ def _labelled_result(
     missing_recoded: dict[str, int],
     requested: list[str] | None,
     notes: Iterable[str],
+    declared: dict[str, tuple[tuple[Any, Any], ...]] | None = None,
 ) -> _Loaded:
     frame = _numeric_objects_to_float(frame)
     if requested is not None:
@@ -186,6 +200,11 @@ def _labelled_result(
         variable_labels=variable_labels,
         missing_recoded=missing_recoded,
         warnings=tuple(notes),
+        missing_codes={
+            name: codes
+            for name, codes in (declared or {}).items()
+            if name in kept_columns
+        },
     )
 
 

@@ -107,7 +107,7 @@ def gradient(model: RamModel, stats: SampleStatistics, x: np.ndarray) -> np.ndar
         scaled = inverse @ residual
         G = inverse - inverse @ (sample.cov + np.outer(residual, residual)) @ inverse
         U, V, dmu = model.sigma_factors(moments, group)
-        rows = np.einsum("kp,pq,kq->k", U, G, V) - dmu @ scaled
+        rows = np.sum((U @ G) * V, axis=1) - dmu @ scaled
         out += sample.nobs / nobs * model.to_free(rows, group)
     return out
 

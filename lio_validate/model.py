@@ -152,6 +152,24 @@ class RamModel:
         np.add.at(out, positions[free], row_vector[free])
         return out
 
+    def rows_to_free(self, values: np.ndarray, group: int) -> np.ndarray:
+        """Sum columns of per-row quantities (n x free rows) into free parameters.
+
+        Equivalent to ``values @ jacobian_free(group)[free_rows]`` but without
+        the dense multiplication: most parameters belong to one row, so their
+        columns are copied, and only rows that share a label are added.
+        """
+        index = self.groups[group]
+        positions = self.free_index[index.rows]
+        positions = positions[positions >= 0]
+        out = np.zeros((values.shape[0], self.npar))
+        unique, first = np.unique(positions, return_index=True)
+        out[:, unique] = values[:, first]
+        rest = np.setdiff1d(np.arange(len(positions)), first)
+        for column in rest:
+            out[:, positions[column]] += values[:, column]
+        return out
+
     def jacobian_free(self, group: int) -> np.ndarray:
         """Matrix K (rows of the group x free parameters) with rows = K x."""
         index = self.groups[group]

@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lio_validate.exceptions import LioInputError
-from lio_validate.figures import save_figure
+from lio_validate.figures import FIGURE_FORMATS, save_figure
 
 __all__ = [
     "ESTIMATES_COLUMNS",
@@ -168,8 +168,8 @@ def _planned_paths(
     for name in files:
         planned[_relative_file_path(name)] = f"file {name!r}"
     for stem in figures:
-        for suffix in (".png", ".svg"):
-            path = PurePosixPath(FIGURES_DIRECTORY, stem + suffix)
+        for suffix in FIGURE_FORMATS:
+            path = PurePosixPath(FIGURES_DIRECTORY, f"{stem}.{suffix}")
             if path in planned:
                 raise ValueError(
                     f"Figure {stem!r} would overwrite {planned[path]} at {path}. "
@@ -223,7 +223,7 @@ def write_results_folder(
     """Write the results folder of a run atomically.
 
     Every entry of ``files`` is written under ``out_dir`` (text as UTF-8), and every
-    figure is saved as ``figures/<stem>.png`` and ``figures/<stem>.svg``. The folder
+    figure is saved as ``figures/<stem>.png``, ``.svg`` and ``.pdf``. The folder
     is built in a hidden sibling directory and renamed to ``out_dir`` at the end. If
     anything fails, the sibling is removed and nothing is left at ``out_dir``.
 

@@ -78,14 +78,14 @@ def casewise_scores(
     U, V, dmu = model.sigma_factors(moments, group)
     free = model.free_rows_of_group(group)
     U, V, dmu = U[free], V[free], dmu[free]
-    K = model.jacobian_free(group)[free]
-    constant = np.einsum("kp,pq,kq->k", U, inverse, V)
+    constant = np.sum((U @ inverse) * V, axis=1)
     mean = moments.mu if model.table.meanstructure else centre
     residual = (data - mean) @ inverse
-    rows = -constant + (residual @ U.T) * (residual @ V.T)
+    rows = (residual @ U.T) * (residual @ V.T)
+    rows -= constant
     if model.table.meanstructure:
         rows += residual @ dmu.T
-    return rows @ K
+    return model.rows_to_free(rows, group)
 
 
 def score_crossproduct(
@@ -109,9 +109,9 @@ def _mean_quadratic_trace(
 ) -> float:
     """(1/N) sum_i (1/2) tr(P M_i P M_i) with M_i = z_i z_i' - S, z_i centred."""
     centred = data - data.mean(axis=0)
-    quadratic = np.einsum("ij,jk,ik->i", centred, precision, centred)
+    quadratic = np.sum((centred @ precision) * centred, axis=1)
     middle = precision @ sample_cov @ precision
-    cross = np.einsum("ij,jk,ik->i", centred, middle, centred)
+    cross = np.sum((centred @ middle) * centred, axis=1)
     constant = np.sum((precision @ sample_cov) * (precision @ sample_cov).T)
     return float(0.5 * np.mean(quadratic**2 - 2.0 * cross + constant))
 
@@ -149,8 +149,9 @@ def diagonal_trace(data: np.ndarray, meanstructure: bool) -> float:
     a free mean adds 1.
     """
     centred = data - data.mean(axis=0)
-    m2 = np.mean(centred**2, axis=0)
-    m4 = np.mean(centred**4, axis=0)
+    squared = centred * centred
+    m2 = np.mean(squared, axis=0)
+    m4 = np.mean(squared * squared, axis=0)
     trace = float(np.sum((m4 / m2**2 - 1.0) / 2.0))
     if meanstructure:
         trace += data.shape[1]

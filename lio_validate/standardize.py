@@ -126,7 +126,7 @@ def standardized_with_se(
         return np.concatenate([lv, all_])
 
     jacobian = np.nan_to_num(_jacobian(stacked, x))
-    variance = np.einsum("ij,jk,ik->i", jacobian, vcov, jacobian)
+    variance = np.sum((jacobian @ vcov) * jacobian, axis=1)
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.clip(variance, 0.0, None))
     se[se < np.finfo(float).eps ** 0.25] = 0.0

@@ -447,7 +447,7 @@ def test_reliability_plot(reliability):
 
     ax = figure.axes[0]
     ticks = [label.get_text() for label in ax.get_yticklabels()]
-    assert ticks == ["autonomy", "supervisor_support", "informal_learning"]
+    assert ticks == ["autonomy", "supervisor support", "informal learning"]
     legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert legend == [
         "Cronbach's \u03b1 (95% CI)",
@@ -461,16 +461,27 @@ def test_reliability_missing_column(reliability):
         plot_reliability(reliability.drop(columns="omega"))
 
 
-def test_save_figure_png_and_svg(tmp_path, small_estimates):
+def test_save_figure_png_svg_pdf(tmp_path, small_estimates):
     figure = plot_loadings(small_estimates)
 
-    png, svg = save_figure(figure, tmp_path / "figures", "loadings")
+    png, svg, pdf = save_figure(figure, tmp_path / "figures", "loadings")
 
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert b"<svg" in svg.read_bytes()
-    first_svg = svg.read_bytes()
-    save_figure(figure, tmp_path / "figures", "loadings")
-    assert svg.read_bytes() == first_svg
+    assert pdf.read_bytes().startswith(b"%PDF")
+    first = [path.read_bytes() for path in (png, svg, pdf)]
+    save_figure(plot_loadings(small_estimates), tmp_path / "figures", "loadings")
+    assert svg.read_bytes() == first[1]
+    assert pdf.read_bytes() == first[2]
+    assert png.read_bytes() == first[0]
+
+
+def test_save_figure_one_format(tmp_path, small_estimates):
+    paths = save_figure(plot_loadings(small_estimates), tmp_path, "x", formats=["pdf"])
+
+    assert [path.name for path in paths] == ["x.pdf"]
+    with pytest.raises(LioInputError, match="'eps'"):
+        save_figure(plot_loadings(small_estimates), tmp_path, "x", formats=["eps"])
 
 
 @pytest.mark.parametrize("stem", ["", ".hidden", "a/b", "a\\b"])
