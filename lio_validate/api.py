@@ -71,9 +71,10 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
         )
     fiml = missing in ("fiml", "ml")
     if information is None:
-        # lavaan's defaults: MLR and FIML use the observed information, ML
-        # and MLM on complete data the expected one.
-        information = "observed" if estimator == "MLR" or fiml else "expected"
+        # lavaan's defaults: MLR, FIML, weights and clusters use the observed
+        # information, ML and MLM on complete data the expected one.
+        observed = estimator == "MLR" or fiml or weights or cluster
+        information = "observed" if observed else "expected"
     if information not in _INFORMATION:
         raise LioInputError(
             f"unknown information {information!r}; choose 'expected' or 'observed'"
@@ -95,8 +96,12 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
         raise LioInputError(
             f"unknown likelihood {likelihood!r}; choose 'normal' or 'wishart'"
         )
-    for name, value in (("ordered", ordered), ("weights", weights),
-                        ("cluster", cluster), ("group_equal", group_equal)):
+    if (weights or cluster) and (fiml or estimator == "MLM"):
+        raise LioInputError(
+            "weights= and cluster= work with estimator 'ML' or 'MLR' on complete "
+            "data in this version; drop missing='fiml' or estimator='MLM'"
+        )
+    for name, value in (("ordered", ordered), ("group_equal", group_equal)):
         if value:
             raise LioInputError(
                 f"{name}= is not available in this version; leave it unset"
@@ -155,6 +160,13 @@ def sem(
         expected otherwise, as in lavaan.
     likelihood : {"normal", "wishart"}, default "normal"
         Divisor N (normal) or N - 1 (Wishart) of the sample covariance.
+    weights : str, optional
+        Column of sampling weights, normalized to sum to N; estimates are
+        pseudo-ML with sandwich SEs and the Yuan-Bentler test (lavaan's
+        ``sampling.weights``).
+    cluster : str, optional
+        Column of cluster ids (e.g. organisations); SEs and the test are
+        cluster-robust (lavaan's ``cluster`` for a single-level model).
     missing : {"listwise", "fiml"}, default "listwise"
         "listwise" drops rows with a missing value on a model variable
         (reported as a ListwiseDeletionWarning). "fiml" (lavaan's "ml") keeps
@@ -185,20 +197,23 @@ def sem(
     # Parse, check the data, keep complete cases (or every case, under FIML).
     parsed = parse_model(model)
     prepared, data_messages = prepare_data(parsed, data, group=group,
-                                           listwise=not fiml)
+                                           listwise=not fiml, weights=weights,
+                                           cluster=cluster)
     for text in data_messages:
         _emit(messages, text, ListwiseDeletionWarning)
 
     # Build the model, its sample statistics and the discrepancy function.
+    # lavaan adds the mean structure under FIML and with clustered data.
     table = build_parameter_table(
         parsed, ngroups=len(prepared.frames), std_lv=std_lv,
-        meanstructure=True if fiml else meanstructure, fixed_x=fixed_x,
+        meanstructure=True if fiml or cluster else meanstructure, fixed_x=fixed_x,
     )
     if fiml:
         ram, stats, objective = _fiml_setup(table, prepared, messages)
     else:
         stats = compute_sample_statistics(
             list(prepared.frames), table.roles.ov, wishart=likelihood == "wishart",
+            weights=prepared.weights,
         )
         ram = build_ram_model(table, stats)
         objective = ml.MLObjective(ram, stats)
@@ -220,9 +235,20 @@ def sem(
     robust = None
     if estimator in ("MLR", "MLM") and fiml:
         robust = fiml_robust_inference(objective, stats, optimum.x, info)
-    elif estimator in ("MLR", "MLM"):
-        robust = robust_inference(ram, stats, optimum.x, info, estimator,
-                                  _group_arrays(prepared, table.roles.ov))
+    elif estimator in ("MLR", "MLM") or weights or cluster:
+        # With sampling weights or clusters, ML estimates are pseudo-ML and
+        # lavaan reports sandwich SEs and the Yuan-Bentler test, as for MLR.
+        robust = robust_inference(
+            ram, stats, optimum.x, info, "MLM" if estimator == "MLM" else "MLR",
+            _group_arrays(prepared, table.roles.ov),
+            None if prepared.weights is None else list(prepared.weights),
+            None if prepared.clusters is None else list(prepared.clusters),
+            # lavaan 0.6 quirk, kept for agreement: a clustered fit with
+            # estimator "ML" takes the test's trace from the "h1" observed
+            # information, while "MLR" uses the Hessian for both.
+            test_information=ml.h1_observed_information(ram, stats, optimum.x)
+            if cluster and estimator == "ML" and information == "observed" else None,
+        )
     if robust is not None:
         vcov = robust.vcov
 
@@ -233,7 +259,8 @@ def sem(
         options=dict(estimator=estimator, group=group, std_lv=std_lv,
                      meanstructure=table.meanstructure, fixed_x=fixed_x,
                      information=information, likelihood=likelihood,
-                     missing="fiml" if fiml else "listwise"),
+                     missing="fiml" if fiml else "listwise", weights=weights,
+                     cluster=cluster),
     )
 
 

@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--estimator", choices=ESTIMATORS,
                      help="estimator (default ML; MLR and MLM add robust standard "
                      "errors and scaled tests)")
-    run.add_argument("--missing", default="listwise", choices=("listwise", "fiml"),
-                     help="missing-data treatment (default listwise)")
+    run.add_argument("--missing", choices=("listwise", "fiml"),
+                     help="missing-data treatment (default listwise; fiml keeps "
+                     "incomplete rows, valid under MAR)")
     run.add_argument("--ordered", help="'all' or a comma-separated list of ordinal items")
     run.add_argument("--group", help="column defining groups for a multi-group fit")
     run.add_argument("--group-equal", help="comma-separated equality constraints "
@@ -93,11 +94,8 @@ def _unavailable(args: argparse.Namespace) -> str | None:
         return (f"--estimator {args.estimator} is not available in this version; use "
                 "ML, MLR or MLM")
     checks = (
-        (getattr(args, "missing", "listwise") != "listwise", "--missing fiml"),
         (bool(args.ordered), "--ordered"),
         (bool(getattr(args, "group_equal", None)), "--group-equal"),
-        (bool(getattr(args, "weights", None)), "--weights"),
-        (bool(getattr(args, "cluster", None)), "--cluster"),
         (getattr(args, "bootstrap", None) is not None, "--bootstrap"),
     )
     for requested, name in checks:
@@ -140,6 +138,9 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     changes = {}
     if args.estimator:
         changes["estimator"] = args.estimator
+    for name in ("missing", "weights", "cluster"):
+        if getattr(args, name, None):
+            changes[name] = getattr(args, name)
     if args.group:
         changes["group"] = args.group
     if args.reverse:

@@ -159,12 +159,18 @@ class ResolvedVariable:
     Attributes
     ----------
     values : mapping of {code: str}
-        The variable's own value labels, or else its answer scale's.
+        The variable's own value labels, or else its answer scale's, or else
+        the labels stored in the data file.
+    values_source : {"codebook", "file"} or None
+        Where ``values`` come from.
     missing : tuple
         Missing codes and ranges of the answer scale and of the variable.
+    file_missing : tuple
+        Missing codes and ranges that the data file declares.
     valid : tuple of (float, float) or None
         The declared valid range, or else the smallest and largest labelled
-        code that is not a missing code. None when neither is known.
+        code that is not a missing code of the codebook or the file. None when
+        neither is known.
     valid_declared : bool
         Whether ``valid`` was written in the codebook.
     text : mapping of {str: float}
@@ -177,7 +183,9 @@ class ResolvedVariable:
     name: str
     label: str | None
     values: Mapping[Code, str]
+    values_source: str | None
     missing: tuple[MissingCode, ...]
+    file_missing: tuple[MissingCode, ...]
     valid: tuple[float, float] | None
     valid_declared: bool
     text: Mapping[str, float]
@@ -226,9 +234,7 @@ class Codebook:
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE
     max_item_correlation: float = DEFAULT_MAX_ITEM_CORRELATION
     data: str | None = None
-    _scale_of: Mapping[str, ScaleSpec] = field(
-        default_factory=_empty_mapping, repr=False, compare=False
-    )
+    _scale_of: Mapping[str, ScaleSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         scale_of = {item: scale for scale in self.scales for item in scale.items}
@@ -269,26 +275,52 @@ class Codebook:
         names += [name for name in (self.group, self.weight, self.cluster) if name]
         return tuple(dict.fromkeys(names))
 
-    def resolve(self, name: str) -> ResolvedVariable:
-        """Merge the entries that apply to column ``name``."""
+    def resolve(
+        self,
+        name: str,
+        *,
+        file_values: Mapping[Code, str] | None = None,
+        file_missing: tuple[tuple[Any, Any], ...] = (),
+    ) -> ResolvedVariable:
+        """Merge the entries that apply to column ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The column.
+        file_values : mapping of {code: str}, optional
+            The value labels that the data file stores for the column. They
+            apply when the codebook gives the column no values of its own.
+        file_missing : tuple of (low, high), optional
+            The missing codes that the data file declares for the column
+            (:attr:`SurveyData.missing_codes`). They count as missing codes
+            when the valid range is derived from the value labels.
+        """
         spec = self.variables.get(name, VariableSpec(name))
         scale = self._scale_of.get(name)
         answers_name = spec.answers or (scale.answers if scale else None)
         answers = self.answer_scales[answers_name] if answers_name else None
 
         values: Mapping[Code, str] = spec.values or (answers.values if answers else {})
+        values_source = "codebook" if values else None
+        if not values and file_values:
+            values, values_source = file_values, "file"
+
+        declared_in_file = tuple(_file_missing_code(low, high) for low, high in file_missing)
         missing = (*(answers.missing if answers else ()), *spec.missing)
         text, ambiguous = _text_table(values, spec.text)
 
         valid = spec.valid
         if valid is None:
-            valid = _range_of_valid_codes(values, missing)
+            valid = _range_of_valid_codes(values, (*missing, *declared_in_file))
 
         return ResolvedVariable(
             name=name,
             label=spec.label,
             values=MappingProxyType(dict(values)),
+            values_source=values_source,
             missing=missing,
+            file_missing=declared_in_file,
             valid=valid,
             valid_declared=spec.valid is not None,
             text=MappingProxyType(text),
@@ -748,6 +780,12 @@ def _range_of_valid_codes(
     if not codes:
         return None
     return min(codes), max(codes)
+
+
+def _file_missing_code(low: Any, high: Any) -> MissingCode:
+    if _is_number(low) and _is_number(high) and low != high:
+        return MissingRange(float(low), float(high))
+    return low
 
 
 def is_missing_code(code: Code, missing: tuple[MissingCode, ...]) -> bool:

@@ -26,6 +26,8 @@ class PreparedData:
     nobs_total: int
     nobs_dropped: int
     nobs_group_missing: int
+    weights: tuple[np.ndarray, ...] | None = None
+    clusters: tuple[np.ndarray, ...] | None = None
 
 
 def model_variables(parsed: ParsedModel) -> tuple[list[str], dict[str, int]]:
@@ -112,13 +114,43 @@ def _check_numeric_by_column(frame: pd.DataFrame, columns: list[str]) -> pd.Data
     return values
 
 
+def _design_column(frame: pd.DataFrame, name: str, role: str) -> pd.Series:
+    if name not in frame.columns:
+        close = difflib.get_close_matches(name, [str(c) for c in frame.columns])
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise DataError(f"the {role} column {name!r} is not in the data{hint}")
+    return frame[name]
+
+
+def _check_weights(weights: pd.Series, name: str) -> np.ndarray:
+    values = pd.to_numeric(weights, errors="coerce")
+    if values.isna().any():
+        bad = int(values.isna().sum())
+        raise DataError(
+            f"the weight column {name!r} has {bad} missing or non-numeric value(s); "
+            "give every row a weight or drop those rows"
+        )
+    values = values.to_numpy(dtype=float)
+    if (values < 0).any() or not np.isfinite(values).all():
+        raise DataError(
+            f"the weight column {name!r} has negative or infinite values (smallest "
+            f"{values.min():.4g}); sampling weights must be positive"
+        )
+    if values.sum() <= 0:
+        raise DataError(f"the weights in {name!r} sum to zero; check the column")
+    return values
+
+
 def prepare_data(
     parsed: ParsedModel, data, *, group: str | None = None, listwise: bool = True,
+    weights: str | None = None, cluster: str | None = None,
 ) -> tuple[PreparedData, list[str]]:
     """Validate ``data`` for ``parsed`` and keep the complete cases per group.
 
     With ``listwise=False`` incomplete rows are kept (for FIML); the
     estimator then drops only rows with every model variable missing.
+    Sampling weights are normalized to sum to the number of rows used
+    (lavaan's ``sampling.weights.normalization = "total"``).
 
     Returns
     -------
@@ -131,48 +163,69 @@ def prepare_data(
     messages: list[str] = []
     nobs_total = len(frame)
 
+    keep = pd.Series(True, index=frame.index)
     group_missing = 0
     if group is not None:
-        if group not in frame.columns:
-            close = difflib.get_close_matches(group, [str(c) for c in frame.columns])
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise DataError(f"the group column {group!r} is not in the data{hint}")
-        labels = frame[group]
-        keep = labels.notna()
-        group_missing = int((~keep).sum())
-        values, labels = values[keep], labels[keep]
+        labels = _design_column(frame, group, "group")
+        group_missing = int(labels.isna().sum())
+        keep &= labels.notna()
         if group_missing:
             messages.append(
                 f"{group_missing} row(s) with a missing value in the group column "
                 f"{group!r} were dropped"
             )
+    if cluster is not None:
+        cluster_ids = _design_column(frame, cluster, "cluster")
+        missing_ids = int(cluster_ids.isna().sum())
+        keep &= cluster_ids.notna()
+        if missing_ids:
+            messages.append(
+                f"{missing_ids} row(s) with a missing cluster id in {cluster!r} were "
+                "dropped"
+            )
 
-    complete = values.notna().all(axis=1)
-    if not listwise:
-        complete = values.notna().any(axis=1) | True
-    dropped = int((~complete).sum())
+    complete = values.notna().all(axis=1) if listwise else \
+        pd.Series(True, index=values.index)
+    complete &= keep
+    dropped = int((keep & ~complete).sum())
     if dropped:
-        counts = values.isna().sum()
+        counts = values[keep].isna().sum()
         worst = counts[counts > 0].sort_values(ascending=False).head(3)
         detail = ", ".join(f"{name}: {int(n)}" for name, n in worst.items())
         messages.append(
-            f"listwise deletion dropped {dropped} of {len(values)} rows with missing "
-            f"values (most missing: {detail}); use missing='fiml' to keep them"
+            f"listwise deletion dropped {dropped} of {int(keep.sum())} rows with "
+            f"missing values (most missing: {detail}); use missing='fiml' to keep "
+            "them"
         )
-    values = values[complete]
-    if len(values) == 0:
+    if not complete.any():
         raise DataError(
             "no row has complete data on the model's variables; check the missing "
             "value codes, or use missing='fiml'"
         )
+    values = values[complete]
+
+    weight_values = None
+    if weights is not None:
+        weight_values = _check_weights(_design_column(frame, weights, "weight")[complete],
+                                       weights)
+        weight_values = weight_values * len(weight_values) / weight_values.sum()
+    cluster_values = None
+    if cluster is not None:
+        cluster_values = pd.factorize(cluster_ids[complete])[0]
 
     if group is None:
-        frames = (("", values),)
+        masks = [np.ones(len(values), dtype=bool)]
+        names = [""]
     else:
         labels = labels[complete]
-        frames = tuple(
-            (str(level), values[(labels == level).to_numpy()])
-            for level in pd.unique(labels)
-        )
-    prepared = PreparedData(frames, nobs_total, dropped, group_missing)
+        names = [str(level) for level in pd.unique(labels)]
+        masks = [(labels == level).to_numpy() for level in pd.unique(labels)]
+    frames = tuple((name, values[mask]) for name, mask in zip(names, masks))
+    prepared = PreparedData(
+        frames, nobs_total, dropped, group_missing,
+        weights=None if weight_values is None else
+        tuple(weight_values[mask] for mask in masks),
+        clusters=None if cluster_values is None else
+        tuple(cluster_values[mask] for mask in masks),
+    )
     return prepared, messages

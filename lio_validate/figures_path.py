@@ -477,6 +477,8 @@ def plot_path_diagram(
         _place_labels(ax, figure, edges, paths, obstacles)
 
     legend_title = "Standardized estimates (std_all)"
+    if group is not None:
+        legend_title = f"Group {group}: standardized estimates (std_all)"
     if covariances and not show_covariances:
         legend_title += ". Covariances are not drawn."
     ax.legend(

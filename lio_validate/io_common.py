@@ -63,6 +63,16 @@ def _validate_requested(
 def _missing_columns_message(
     missing: Sequence[str], available: Sequence[str], source: Any
 ) -> str:
+    noun = "column" if len(missing) == 1 else "columns"
+    return (
+        f"{source}: {noun} not found: {_describe_missing(missing, available)}. The "
+        f"file has {len(available)} columns. Check the spelling in the model or the "
+        "file."
+    )
+
+
+def _describe_missing(missing: Sequence[str], available: Sequence[str]) -> str:
+    """List the missing names, each with up to three close matches."""
     parts = []
     for name in missing:
         matches = _close_matches(name, available)
@@ -70,12 +80,7 @@ def _missing_columns_message(
             parts.append(f"{name!r} (did you mean {' or '.join(map(repr, matches))}?)")
         else:
             parts.append(f"{name!r}")
-
-    noun = "column" if len(missing) == 1 else "columns"
-    return (
-        f"{source}: {noun} not found: {', '.join(parts)}. The file has "
-        f"{len(available)} columns. Check the spelling in the model or the file."
-    )
+    return ", ".join(parts)
 
 
 def _close_matches(name: str, available: Sequence[str]) -> list[str]:

@@ -19,24 +19,29 @@ import shlex
 import sys
 import warnings as warnings_module
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lio_validate.exceptions import DataError
-from lio_validate.output import to_json_value
+from lio_validate.exceptions import DataError, LioInputError
+from lio_validate.output import is_table_file, to_json_value
 
 __all__ = [
     "MANIFEST_FORMAT_VERSION",
+    "InputFileChange",
     "build_manifest",
+    "check_input_files",
     "dependency_versions",
     "describe_warning",
     "file_sha256",
     "manifest_to_json",
+    "read_manifest",
     "write_manifest",
 ]
 
 # Raise when the layout of the manifest changes, so readers can tell versions apart.
-MANIFEST_FORMAT_VERSION = 1
+# Version 2 added working_directory and outputs.
+MANIFEST_FORMAT_VERSION = 2
 
 _DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib")
 _OPTIONAL_DEPENDENCIES = ("semopy", "pyreadstat")
@@ -148,6 +153,7 @@ def build_manifest(
     finished: datetime.datetime,
     warnings: Sequence[Any],
     convergence: Mapping[str, Any] | None,
+    outputs: Mapping[str, bytes | str] | None = None,
 ) -> dict[str, Any]:
     """Build the provenance record of a run.
 
@@ -174,6 +180,11 @@ def build_manifest(
         or strings.
     convergence : mapping or None
         The optimiser's report, such as ``{"converged": True, "iterations": 41}``.
+    outputs : mapping of str to bytes or str, optional
+        Files of the results folder by relative name, as passed to
+        :func:`lio_validate.output.write_results_folder`. The SHA-256 of each table
+        (every CSV, LaTeX and JSON file) is stored under ``outputs``, so that ``rerun``
+        can compare a repeated run even without the original folder.
 
     Returns
     -------
@@ -223,6 +234,7 @@ def build_manifest(
         "command": command,
         "argv": arguments,
         "command_line": shlex.join(arguments),
+        "working_directory": os.getcwd(),
         "options": options,
         "input_files": _describe_input_files(input_files),
         "model": model,
@@ -232,8 +244,18 @@ def build_manifest(
         "duration_seconds": duration,
         "warnings": [describe_warning(warning) for warning in warnings],
         "convergence": convergence,
+        "outputs": _output_checksums(outputs or {}),
     }
     return to_json_value(manifest)
+
+
+def _output_checksums(files: Mapping[str, bytes | str]) -> dict[str, str]:
+    checksums = {}
+    for name, content in sorted(files.items()):
+        if is_table_file(name):
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            checksums[name] = hashlib.sha256(bytes(data)).hexdigest()
+    return checksums
 
 
 def manifest_to_json(manifest: Mapping[str, Any]) -> str:
@@ -251,3 +273,81 @@ def write_manifest(path: str | os.PathLike[str], manifest: Mapping[str, Any]) ->
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(manifest_to_json(manifest))
     return path
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``manifest.json`` and check that it records a command to repeat.
+
+    Raises
+    ------
+    LioInputError
+        If the file does not exist, is not JSON, or has no ``argv`` list.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    if not path.is_file():
+        raise LioInputError(
+            f"Manifest {str(path)!r} was not found. Pass the manifest.json of a "
+            "results folder, or the folder itself."
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LioInputError(
+            f"Manifest {str(path)!r} is not valid JSON ({error}). Pass the "
+            "manifest.json that a run wrote, unchanged."
+        ) from None
+    argv = manifest.get("argv") if isinstance(manifest, dict) else None
+    if (
+        not isinstance(argv, list)
+        or not argv
+        or not all(isinstance(a, str) for a in argv)
+    ):
+        raise LioInputError(
+            f"Manifest {str(path)!r} has no 'argv' list of strings, so there is no "
+            "command to repeat. Pass a manifest written by run-sem or reproduce."
+        )
+    return manifest
+
+
+@dataclass(frozen=True)
+class InputFileChange:
+    """An input file whose content differs from the one a manifest recorded.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        Where the file was looked for.
+    recorded_sha256 : str
+        SHA-256 in the manifest.
+    current_sha256 : str or None
+        SHA-256 of the file now, or None if it no longer exists.
+    """
+
+    path: Path
+    recorded_sha256: str
+    current_sha256: str | None
+
+
+def check_input_files(
+    manifest: Mapping[str, Any], working_directory: str | os.PathLike[str]
+) -> list[InputFileChange]:
+    """Compare every input file of a manifest with its recorded SHA-256.
+
+    A relative path is resolved against ``working_directory``, which should be the
+    directory the recorded command ran in.
+
+    Returns
+    -------
+    list of InputFileChange
+        The files that changed or disappeared, in the manifest's order. Empty when
+        every input file is as recorded.
+    """
+    changes = []
+    for record in manifest.get("input_files") or []:
+        path = Path(working_directory) / record["path"]
+        current = file_sha256(path) if path.is_file() else None
+        if current != record["sha256"]:
+            changes.append(InputFileChange(path, record["sha256"], current))
+    return changes

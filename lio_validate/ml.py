@@ -142,6 +142,52 @@ def expected_information(
     return (info + info.T) / 2
 
 
+def h1_observed_information(
+    model: RamModel, stats: SampleStatistics, x: np.ndarray
+) -> np.ndarray:
+    """Observed information of the "h1" kind: Delta' H1 Delta.
+
+    H1 is the Hessian of fmin with respect to the implied moments (Sigma,
+    mu), so this is the full Hessian without the term in the second
+    derivatives of Sigma(theta). lavaan uses it (``observed.information =
+    "h1"``) for the scaled test of a clustered ML fit.
+
+    Notes
+    -----
+    With P = Sigma^-1, T_k = P dSigma_k, M = S + d d' and Q = P M, the
+    Hessian entry is (1/2) [-tr(T_k T_l) + tr(T_k T_l Q) + tr(T_l T_k Q)]
+    + dmu_k' P dmu_l + dmu_l' T_k P d + dmu_k' T_l P d.
+    """
+    info = np.zeros((model.npar, model.npar))
+    for group, sample in enumerate(stats.groups):
+        moments = model.implied(x, group)
+        inverse = np.linalg.inv(moments.sigma)
+        residual = sample.mean - moments.mu if model.table.meanstructure \
+            else np.zeros_like(sample.mean)
+        scatter = sample.cov + np.outer(residual, residual)
+        U, V, dmu = model.sigma_factors(moments, group)
+        free = model.free_rows_of_group(group)
+        U, V, dmu = U[free], V[free], dmu[free]
+        dsigma = np.einsum("kp,kq->kpq", U, V)
+        dsigma = dsigma + dsigma.transpose(0, 2, 1)
+        T = inverse @ dsigma
+        Q = inverse @ scatter
+        p = len(residual)
+        flat_T = T.reshape(len(free), p * p)
+        flat_TQ_transposed = (T @ Q).transpose(0, 2, 1).reshape(len(free), p * p)
+        flat_T_transposed = T.transpose(0, 2, 1).reshape(len(free), p * p)
+        plain = flat_T @ flat_T_transposed.T
+        with_q = flat_T @ flat_TQ_transposed.T
+        rows_info = 0.5 * (-plain + with_q + with_q.T)
+        if model.table.meanstructure:
+            scaled = inverse @ residual
+            cross = dmu @ (T @ scaled).T
+            rows_info = rows_info + dmu @ inverse @ dmu.T + cross + cross.T
+        K = model.jacobian_free(group)[free]
+        info += sample.nobs / stats.nobs * (K.T @ rows_info @ K)
+    return (info + info.T) / 2
+
+
 def observed_information(
     model: RamModel, stats: SampleStatistics, x: np.ndarray, step: float = 1e-6
 ) -> np.ndarray:

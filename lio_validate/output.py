@@ -10,12 +10,14 @@ meant for a person (the report).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
 import os
 import secrets
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,9 +30,14 @@ from lio_validate.figures import FIGURE_FORMATS, save_figure
 
 __all__ = [
     "ESTIMATES_COLUMNS",
+    "TableDifference",
     "check_output_directory",
+    "compare_tables",
     "estimates_to_csv",
     "fit_measures_to_json",
+    "is_table_file",
+    "table_checksums",
+    "table_to_latex",
     "to_json_value",
     "write_results_folder",
 ]
@@ -117,6 +124,168 @@ def fit_measures_to_json(fit_measures: Mapping[str, Any]) -> str:
     """
     text = json.dumps(to_json_value(fit_measures), indent=2, allow_nan=False)
     return text + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"$<$",
+    ">": r"$>$",
+    "\u2192": r"$\rightarrow$",
+    "\u2194": r"$\leftrightarrow$",
+    "\u00b2": r"\textsuperscript{2}",
+}
+
+
+def _latex_text(value: Any) -> str:
+    text = "" if value is None or value is pd.NA else str(value)
+    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
+
+
+def _latex_cell(value: Any, decimals: int) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            return "--"
+        if float(value).is_integer() and abs(float(value)) >= 10**decimals:
+            return str(int(value))
+        return f"{float(value):.{decimals}f}".replace("-", "$-$", 1)
+    return _latex_text(value)
+
+
+def table_to_latex(
+    table: pd.DataFrame,
+    *,
+    caption: str,
+    label: str,
+    columns: Mapping[str, str] | None = None,
+    decimals: int = 3,
+) -> str:
+    """Format a table as a LaTeX ``table`` with booktabs rules, for a manuscript.
+
+    Numbers are rounded to ``decimals`` places, because this text is meant for a
+    reader. The CSV next to it keeps full precision. Missing values are written as
+    ``--``, and text is escaped for LaTeX. Numeric columns are right-aligned.
+    The output needs ``\\usepackage{booktabs}`` in the preamble.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows to write, in order.
+    caption, label : str
+        The table's caption and its ``\\label`` key (``tab:`` is prefixed).
+    columns : mapping of str to str, optional
+        Columns to write, in order, with their headers. By default every column
+        under its own name.
+    decimals : int, default 3
+        Decimal places of non-integer numbers.
+
+    Returns
+    -------
+    str
+        The LaTeX source, ending with a newline.
+    """
+    columns = dict(columns) if columns is not None else {c: c for c in table.columns}
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"Column(s) {missing} are not in the table. Its columns are "
+            f"{list(table.columns)}."
+        )
+
+    numeric = [pd.api.types.is_numeric_dtype(table[column]) for column in columns]
+    alignment = "".join("r" if is_numeric else "l" for is_numeric in numeric)
+    header = " & ".join(_latex_text(title) for title in columns.values())
+    lines = [
+        "\\begin{table}[htbp]",
+        "\\centering",
+        f"\\caption{{{_latex_text(caption)}}}",
+        f"\\label{{tab:{label}}}",
+        f"\\begin{{tabular}}{{{alignment}}}",
+        "\\toprule",
+        f"{header} \\\\",
+        "\\midrule",
+    ]
+    for row in table[list(columns)].itertuples(index=False):
+        cells = [_latex_cell(value, decimals) for value in row]
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# Comparing the tables of two results folders
+
+
+def is_table_file(name: str) -> bool:
+    """Tell whether a results-folder file holds numbers that a rerun must repeat.
+
+    Tables are every ``.csv``, ``.tex`` and ``.json`` file except
+    ``manifest.json``, whose times and paths change on every run.
+    """
+    path = PurePosixPath(name)
+    return path.suffix in (".csv", ".tex", ".json") and path.name != "manifest.json"
+
+
+def table_checksums(folder: str | os.PathLike[str]) -> dict[str, str]:
+    """Return the SHA-256 of every table file under ``folder``, by relative path."""
+    folder = Path(folder)
+    checksums = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_file() and is_table_file(name):
+            checksums[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return checksums
+
+
+@dataclass(frozen=True)
+class TableDifference:
+    """A table file that differs between two results folders.
+
+    Attributes
+    ----------
+    name : str
+        Path of the file relative to the folders, such as ``"estimates.csv"``.
+    reason : str
+        ``"differs"`` (both have it, with other bytes), ``"missing"`` (only the
+        first folder has it) or ``"extra"`` (only the second folder has it).
+    """
+
+    name: str
+    reason: str
+
+
+def compare_tables(
+    expected: Mapping[str, str], actual: Mapping[str, str]
+) -> list[TableDifference]:
+    """Compare two sets of table checksums, as :func:`table_checksums` returns them.
+
+    Returns
+    -------
+    list of TableDifference
+        One entry per file that differs, is missing from ``actual`` or is extra in
+        it, sorted by name. Empty when the tables are byte-identical.
+    """
+    differences = []
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            differences.append(TableDifference(name, "missing"))
+        elif name not in expected:
+            differences.append(TableDifference(name, "extra"))
+        elif expected[name] != actual[name]:
+            differences.append(TableDifference(name, "differs"))
+    return differences
 
 
 # --------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class JobSpec:
     out_dir: Path
     estimator: str = "ML"
     group: str | None = None
+    missing: str = "listwise"
+    weights: str | None = None
+    cluster: str | None = None
     reverse: tuple[str, ...] = ()
     scales: Mapping[str, tuple[str, ...]] | None = None
     levels: Mapping[str, object] | None = None
@@ -89,7 +92,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
     if not isinstance(spec, dict):
         raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
     known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
-             "levels", "seed", "out"}
+             "levels", "seed", "out", "missing", "weights", "cluster"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LioInputError(
@@ -119,6 +122,9 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         out_dir=Path(out),
         estimator=str(spec.get("estimator", "ML")),
         group=spec.get("group"),
+        missing=str(spec.get("missing", "listwise")),
+        weights=spec.get("weights"),
+        cluster=spec.get("cluster"),
         reverse=tuple(spec.get("reverse") or ()),
         scales={k: tuple(v) for k, v in scales.items()} if scales else None,
         levels=spec.get("levels"),
@@ -173,7 +179,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         survey = read_data(spec.data_path)
         frame, reversed_record = _apply_reverse(survey.frame, spec.reverse,
                                                 str(spec.data_path))
-        fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group)
+        fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group,
+                  missing=spec.missing, weights=spec.weights, cluster=spec.cluster)
 
         # Reliability of each scale.
         scales = spec.scales or scales_from_model(spec.model_text, frame.columns)
@@ -211,6 +218,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     record = manifest.build_manifest(
         command="run-sem", argv=argv,
         options={"estimator": spec.estimator, "group": spec.group,
+                 "missing": spec.missing, "weights": spec.weights,
+                 "cluster": spec.cluster,
                  "reverse": list(spec.reverse), "reverse_recoding": reversed_record,
                  "scales": {k: list(v) for k, v in scales.items()},
                  "out": str(spec.out_dir), **dict(spec.options)},

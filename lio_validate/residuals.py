@@ -108,21 +108,67 @@ def residuals(fit, data=None, *, type: str = "normalized") -> Residuals:  # noqa
     stats = engine.require_stats("residuals()")
     model = engine.model
     names = list(stats.variables)
+    exo = model.table.frame["exo"] == 1
+    fixed_x = [names.index(name) for name in dict.fromkeys(
+        model.table.frame.loc[exo, "lhs"]) if name in names]
     covs, means = [], []
     for group, sample in enumerate(stats.groups):
         moments = model.implied(engine.x, group)
         residual = sample.cov - moments.sigma
         mean_residual = sample.mean - moments.mu
         if type == "normalized":
-            variance = np.diag(sample.cov)
-            se = np.sqrt((np.outer(variance, variance) + sample.cov**2) / sample.nobs)
-            residual = _normalize(residual, se)
-            mean_residual = _normalize(mean_residual, np.sqrt(variance / sample.nobs))
+            cov_se, mean_se = _moment_se(sample.cov, fixed_x, sample.nobs)
+            residual = _normalize(residual, cov_se)
+            if model.table.meanstructure:
+                mean_residual = _normalize(mean_residual, mean_se)
         covs.append(pd.DataFrame(residual, index=names, columns=names))
         means.append(pd.Series(mean_residual, index=names, name=stats.groups[group].name))
     return Residuals(type, tuple(covs),
                      tuple(means) if model.table.meanstructure else None,
                      engine.group_names)
+
+
+def _moment_se(cov: np.ndarray, fixed_x: list[int],
+               nobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors of the sample covariances and means under normality.
+
+    Without fixed-x covariates, Cov(s_ij, s_kl) = (s_ik s_jl + s_il s_jk) / N
+    and Var(ybar) = diag(S) / N. With them, lavaan inverts only the block of
+    the h1 information that belongs to the other moments, which gives their
+    covariance conditional on the fixed ones,
+    Gamma_nn - Gamma_nx Gamma_xx^-1 Gamma_xn for the covariances and the
+    diagonal of S_yy - S_yx S_xx^-1 S_xy for the means; the fixed moments
+    get zero.
+    """
+    p = len(cov)
+    variance = np.diag(cov)
+    cov_variance = np.outer(variance, variance) + cov**2
+    mean_variance = variance.copy()
+    if fixed_x:
+        x = np.array(fixed_x)
+        y = np.setdiff1d(np.arange(p), x)
+        pairs = [(i, j) for j in range(p) for i in range(j, p)]
+        is_x = np.array([i in fixed_x and j in fixed_x for i, j in pairs])
+        gamma = _normal_gamma(cov, pairs)
+        adjustment = gamma[np.ix_(~is_x, is_x)] @ np.linalg.solve(
+            gamma[np.ix_(is_x, is_x)], gamma[np.ix_(is_x, ~is_x)])
+        conditional = np.diag(gamma)[~is_x] - np.diag(adjustment)
+        for (i, j), value in zip([pr for pr, x_pair in zip(pairs, is_x) if not x_pair],
+                                 conditional):
+            cov_variance[i, j] = cov_variance[j, i] = value
+        cov_variance[np.ix_(x, x)] = 0.0
+        s_yx = cov[np.ix_(y, x)]
+        mean_variance[y] -= np.einsum("ij,ji->i", s_yx,
+                                      np.linalg.solve(cov[np.ix_(x, x)], s_yx.T))
+        mean_variance[x] = 0.0
+    return np.sqrt(cov_variance / nobs), np.sqrt(mean_variance / nobs)
+
+
+def _normal_gamma(cov: np.ndarray, pairs) -> np.ndarray:
+    """N times the covariance of the vech of S under normality."""
+    i = np.array([a for a, _ in pairs])
+    j = np.array([b for _, b in pairs])
+    return cov[np.ix_(i, i)] * cov[np.ix_(j, j)] + cov[np.ix_(i, j)] * cov[np.ix_(j, i)]
 
 
 def _normalize(residual: np.ndarray, se: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from lio_validate.model import RamModel
 
@@ -88,44 +89,118 @@ def casewise_scores(
     return model.rows_to_free(rows, group)
 
 
+def _cluster_sums(values: np.ndarray, clusters: np.ndarray, nclusters: int):
+    """Sum the rows of ``values`` within each cluster (codes 0..nclusters-1)."""
+    indicator = sparse.csr_matrix(
+        (np.ones(len(clusters)), (clusters, np.arange(len(clusters)))),
+        shape=(nclusters, len(clusters)),
+    )
+    return np.asarray(indicator @ values)
+
+
 def score_crossproduct(
     model: RamModel, x: np.ndarray, data: list[np.ndarray],
+    weights: list[np.ndarray] | None = None,
+    clusters: list[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """B = (1/N) sum_i s_i s_i' over all cases of all groups (unit information)."""
+    """B = (1/N) sum of outer products of (weighted) scores over all cases.
+
+    With sampling weights each case's score is multiplied by its weight;
+    with clusters the scores are first summed within each cluster, so that
+    B estimates the variance of the score total under cluster sampling.
+    """
     npar = model.npar
     total = np.zeros((npar, npar))
     nobs = sum(len(values) for values in data)
     for group, values in enumerate(data):
-        centre = values.mean(axis=0)
+        w = None if weights is None else weights[group]
+        centre = values.mean(axis=0) if w is None else w @ values / w.sum()
+        codes = None if clusters is None else clusters[group]
+        if codes is not None:
+            nclusters = int(codes.max()) + 1
+            summed = np.zeros((nclusters, npar))
         for start in range(0, len(values), _CHUNK_ROWS):
             chunk = values[start:start + _CHUNK_ROWS]
             scores = casewise_scores(model, x, group, chunk, centre)
-            total += scores.T @ scores
+            if w is not None:
+                scores *= w[start:start + _CHUNK_ROWS, None]
+            if codes is None:
+                total += scores.T @ scores
+            else:
+                summed += _cluster_sums(scores, codes[start:start + _CHUNK_ROWS],
+                                        nclusters)
+        if codes is not None:
+            # Small-sample factor G / (G - 1) for G clusters, as in lavaan's
+            # robust.cluster and the usual cluster-robust sandwich.
+            total += nclusters / (nclusters - 1) * (summed.T @ summed)
     return total / nobs
 
 
-def _mean_quadratic_trace(
-    data: np.ndarray, precision: np.ndarray, sample_cov: np.ndarray
+def _quadratic_trace(
+    data: np.ndarray, precision: np.ndarray, sample_cov: np.ndarray,
+    weights: np.ndarray | None, clusters: np.ndarray | None, centre: np.ndarray,
 ) -> float:
-    """(1/N) sum_i (1/2) tr(P M_i P M_i) with M_i = z_i z_i' - S, z_i centred."""
-    centred = data - data.mean(axis=0)
-    quadratic = np.sum((centred @ precision) * centred, axis=1)
-    middle = precision @ sample_cov @ precision
-    cross = np.sum((centred @ middle) * centred, axis=1)
-    constant = np.sum((precision @ sample_cov) * (precision @ sample_cov).T)
-    return float(0.5 * np.mean(quadratic**2 - 2.0 * cross + constant))
+    """(1/N) sum_c (1/2) tr(P M_c P M_c), M_c = sum_{i in c} w_i (z_i z_i' - S).
+
+    Without clusters each case is its own cluster, and the per-case identity
+    of the module docstring avoids any p x p matrix per case.
+    """
+    centred = data - centre
+    nobs = len(data)
+    if clusters is None:
+        quadratic = np.sum((centred @ precision) * centred, axis=1)
+        middle = precision @ sample_cov @ precision
+        cross = np.sum((centred @ middle) * centred, axis=1)
+        constant = np.sum((precision @ sample_cov) * (precision @ sample_cov).T)
+        per_case = 0.5 * (quadratic**2 - 2.0 * cross + constant)
+        if weights is not None:
+            per_case = per_case * weights**2
+        return float(np.sum(per_case) / nobs)
+
+    # With clusters: transform by a Cholesky factor L of P, then
+    # tr(P M P M) = ||L' M L||_F^2 for each cluster's summed M.
+    factor = np.linalg.cholesky(precision)
+    transformed = centred @ factor
+    shifted = factor.T @ sample_cov @ factor
+    w = np.ones(nobs) if weights is None else weights
+    order = np.argsort(clusters, kind="stable")
+    bounds = np.flatnonzero(np.diff(clusters[order])) + 1
+    total = 0.0
+    for rows in np.split(order, bounds):
+        block = transformed[rows]
+        scatter = (block * w[rows, None]).T @ block - w[rows].sum() * shifted
+        total += 0.5 * np.sum(scatter * scatter)
+    nclusters = len(bounds) + 1
+    return nclusters / (nclusters - 1) * total / nobs
 
 
-def h1_trace(data: np.ndarray, sample_cov: np.ndarray, meanstructure: bool) -> float:
+def _mean_trace(data, precision, weights, clusters, centre) -> float:
+    """(1/N) sum_c m_c' P m_c with m_c the cluster sum of w_i z_i (mean block)."""
+    centred = data - centre
+    if weights is not None:
+        centred = centred * weights[:, None]
+    factor = 1.0
+    if clusters is not None:
+        nclusters = int(clusters.max()) + 1
+        centred = _cluster_sums(centred, clusters, nclusters)
+        factor = nclusters / (nclusters - 1)
+    return factor * float(np.sum((centred @ precision) * centred) / len(data))
+
+
+def h1_trace(data: np.ndarray, sample_cov: np.ndarray, meanstructure: bool,
+             weights: np.ndarray | None = None,
+             clusters: np.ndarray | None = None) -> float:
     """tr(A1^-1 B1) of the saturated model of one group.
 
     At the saturated estimate A1 = W(S), and B1 = W Gamma W, so the trace is
-    tr(W(S) Gamma); a mean structure adds tr(S^-1 S) = p.
+    tr(W(S) Gamma); a mean structure adds tr(S^-1 S) = p (or its weighted
+    and clustered counterpart).
     """
     precision = np.linalg.inv(sample_cov)
-    trace = _mean_quadratic_trace(data, precision, sample_cov)
+    centre = data.mean(axis=0) if weights is None else weights @ data / weights.sum()
+    trace = _quadratic_trace(data, precision, sample_cov, weights, clusters, centre)
     if meanstructure:
-        trace += sample_cov.shape[0]
+        trace += _mean_trace(data, precision, weights, clusters, centre)
     return trace
 
 
@@ -135,27 +210,45 @@ def model_gamma_trace(
 ) -> float:
     """tr(W(Sigma-hat) Gamma) of one group, the first term of tr(U Gamma)."""
     precision = np.linalg.inv(implied_cov)
-    trace = _mean_quadratic_trace(data, precision, sample_cov)
+    centre = data.mean(axis=0)
+    trace = _quadratic_trace(data, precision, sample_cov, None, None, centre)
     if meanstructure:
         trace += float(np.sum(precision * sample_cov))
     return trace
 
 
-def diagonal_trace(data: np.ndarray, meanstructure: bool) -> float:
-    """tr(A^-1 B) of the independence model: sum_j (kurtosis_j - 1) / 2.
+def diagonal_trace(data: np.ndarray, meanstructure: bool,
+                   weights: np.ndarray | None = None,
+                   clusters: np.ndarray | None = None) -> float:
+    """tr(A^-1 B) of the independence model.
 
-    For a free variance s_jj the information is 1 / (2 s_jj^2) and the score
-    variance (m4_j - s_jj^2) / (4 s_jj^4), so each item adds (m4/m2^2 - 1)/2;
-    a free mean adds 1.
+    For a free variance s_jj the information is 1 / (2 s_jj^2); with
+    a_i = z_ij / sqrt(s_jj) the trace adds (1/N) sum (1/2)(w_i (a_i^2 - 1))^2,
+    which is (kurtosis_j - 1) / 2 for unweighted independent cases, and a
+    free mean adds (1/N) sum (w_i a_i)^2 (1 for unweighted cases). Sums over
+    i run within clusters first when clusters are given.
     """
-    centred = data - data.mean(axis=0)
-    squared = centred * centred
-    m2 = np.mean(squared, axis=0)
-    m4 = np.mean(squared * squared, axis=0)
-    trace = float(np.sum((m4 / m2**2 - 1.0) / 2.0))
+    if weights is None:
+        centre = data.mean(axis=0)
+        w = np.ones(len(data))
+    else:
+        centre = weights @ data / weights.sum()
+        w = weights
+    centred = data - centre
+    variance = (w @ (centred * centred)) / w.sum()
+    standardized = centred / np.sqrt(variance)
+    variance_scores = w[:, None] * (standardized * standardized - 1.0)
+    mean_scores = w[:, None] * standardized
+    factor = 1.0
+    if clusters is not None:
+        nclusters = int(clusters.max()) + 1
+        variance_scores = _cluster_sums(variance_scores, clusters, nclusters)
+        mean_scores = _cluster_sums(mean_scores, clusters, nclusters)
+        factor = nclusters / (nclusters - 1)
+    trace = 0.5 * float(np.sum(variance_scores * variance_scores)) / len(data)
     if meanstructure:
-        trace += data.shape[1]
-    return trace
+        trace += float(np.sum(mean_scores * mean_scores)) / len(data)
+    return factor * trace
 
 
 def scaled_test(

@@ -71,6 +71,9 @@ def robust_inference(
     information: np.ndarray,
     estimator: str,
     data: list[np.ndarray],
+    weights: list[np.ndarray] | None = None,
+    clusters: list[np.ndarray] | None = None,
+    test_information: np.ndarray | None = None,
 ) -> RobustInference:
     """Compute the sandwich covariance and the traces for ``estimator``.
 
@@ -82,17 +85,29 @@ def robust_inference(
     data : list of ndarray
         The complete cases of each group, columns in the model's order of
         observed variables.
+    weights, clusters : list of ndarray, optional
+        Per group, the normalized sampling weights and the cluster codes.
+    test_information : ndarray, optional
+        A different information for the trace of the scaled test (lavaan
+        uses the "h1" observed information there for clustered ML fits).
     """
     meanstructure = model.table.meanstructure
     bread = np.linalg.inv(information)
-    meat = robust.score_crossproduct(model, x, data)
+    meat = robust.score_crossproduct(model, x, data, weights, clusters)
     vcov = bread @ meat @ bread / stats.nobs
-    model_trace = float(np.trace(bread @ meat))
+    if test_information is None:
+        model_trace = float(np.trace(bread @ meat))
+    else:
+        model_trace = float(np.trace(np.linalg.solve(test_information, meat)))
 
     if estimator == "MLR":
         # Traces at the saturated model (Yuan & Bentler, 2000; Mplus variant).
-        h1 = sum(robust.h1_trace(values, group.cov, meanstructure)
-                 for values, group in zip(data, stats.groups))
+        h1 = sum(
+            robust.h1_trace(values, group.cov, meanstructure,
+                            None if weights is None else weights[g],
+                            None if clusters is None else clusters[g])
+            for g, (values, group) in enumerate(zip(data, stats.groups))
+        )
         baseline_h1 = h1
     else:
         # Satorra-Bentler: tr(W Gamma) with W at the model's implied moments,
@@ -107,7 +122,12 @@ def robust_inference(
                                      meanstructure)
             for values, group in zip(data, stats.groups)
         )
-    baseline_model = sum(robust.diagonal_trace(values, meanstructure) for values in data)
+    baseline_model = sum(
+        robust.diagonal_trace(values, meanstructure,
+                              None if weights is None else weights[g],
+                              None if clusters is None else clusters[g])
+        for g, values in enumerate(data)
+    )
 
     # NOTE: with fixed exogenous covariates, lavaan leaves their moments out
     # of the h1 and baseline traces; that case is not yet compared with lavaan.

@@ -46,7 +46,15 @@ class SampleStatistics:
         return len(self.groups)
 
 
-def _moments(values: np.ndarray, wishart: bool) -> tuple[np.ndarray, np.ndarray]:
+def _moments(values: np.ndarray, wishart: bool,
+             weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if weights is not None:
+        # Weighted moments with divisor sum(w), as lavaan's sampling.weights.
+        total = weights.sum()
+        mean = weights @ values / total
+        centred = values - mean
+        cov = (centred * weights[:, None]).T @ centred / total
+        return mean, (cov + cov.T) / 2
     nobs = values.shape[0]
     mean = values.mean(axis=0)
     centred = values - mean
@@ -59,6 +67,7 @@ def compute_sample_statistics(
     variables: tuple[str, ...],
     *,
     wishart: bool = False,
+    weights: tuple[np.ndarray, ...] | None = None,
 ) -> SampleStatistics:
     """Compute the moments of ``variables`` in each (group name, frame) pair.
 
@@ -68,7 +77,7 @@ def compute_sample_statistics(
         If a group has fewer rows than variables + 1, or a variable is constant.
     """
     groups = []
-    for name, frame in frames:
+    for index, (name, frame) in enumerate(frames):
         values = frame.loc[:, list(variables)].to_numpy(dtype=float)
         nobs = values.shape[0]
         where = f" in group {name!r}" if name else ""
@@ -77,7 +86,8 @@ def compute_sample_statistics(
                 f"only {nobs} complete row(s){where}; the model needs data on "
                 f"{len(variables)} variables"
             )
-        mean, cov = _moments(values, wishart)
+        mean, cov = _moments(values, wishart,
+                             None if weights is None else weights[index])
         constant = [v for v, var in zip(variables, np.diag(cov)) if var <= 0]
         if constant:
             raise DataError(

@@ -1,0 +1,292 @@
+"""The y* correlation structure of ordinal items and its least-squares fit.
+
+In the delta parameterization (Muthen & Asparouhov, 2002) each ordinal item
+is the discretised version of a latent response y* with mean 0 and variance
+1. The RAM model gives the implied covariance of the y*, C S C', except that
+the residual variances theta of the items are not free: they are whatever
+makes every implied y* variance equal to 1. The free parameters are the
+other RAM parameters and the thresholds, whose implied values are the
+threshold parameters themselves (y* intercepts and latent means are 0).
+
+The estimate minimises lavaan's least-squares discrepancy
+
+    fmin = sum_g (N_g / N) * (1/2) * ((N_g - 1) / N_g) * (s_g - sigma_g)' W_g (s_g - sigma_g),
+
+with s the thresholds and polychoric correlations and sigma their implied
+values (lavaan 0.6, ``lav_model_objective.R``); W is diag(Gamma)^-1 for DWLS
+and the identity for ULS.
+
+References
+----------
+Muthen, B., & Asparouhov, T. (2002). Latent variable analysis with
+categorical outcomes: Multiple-group and growth modeling in Mplus. Mplus Web
+Notes, 4.
+Muthen, B., du Toit, S. H. C., & Spisic, D. (1997). Robust inference using
+weighted least squares and quadratic estimating equations in latent variable
+modeling with categorical and continuous outcomes. Unpublished manuscript.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from lio_validate.model import ImpliedMoments, RamModel
+from lio_validate.polychoric import pair_indices
+
+__all__ = [
+    "OrdinalModel",
+    "CorrelationStructure",
+    "LeastSquaresData",
+    "WLSOptimum",
+    "correlation_structure",
+    "implied_statistics",
+    "jacobian",
+    "fmin",
+    "gradient",
+    "fit_least_squares",
+]
+
+_S = 1  # RAM matrix code of a variance or covariance row (lio_validate.model)
+
+# Largest absolute gradient of fmin accepted as a stationary point; the same
+# standard as the ML optimiser in lio_validate.ml.
+GRADIENT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class OrdinalModel:
+    """A RAM model of the y* correlations plus the threshold parameters.
+
+    Attributes
+    ----------
+    ram : RamModel
+        The RAM model; the residual variances of the items are fixed at 0 in
+        it and filled in by :func:`correlation_structure`.
+    residual_positions : tuple of numpy.ndarray
+        Per group, the positions (within the group's RAM rows) of the item
+        residual variances, in the order of the observed variables.
+    threshold_rows : tuple of numpy.ndarray
+        Per group, the parameter-table rows of the thresholds, in the order
+        of the sample thresholds.
+    """
+
+    ram: RamModel
+    residual_positions: tuple[np.ndarray, ...]
+    threshold_rows: tuple[np.ndarray, ...]
+
+    @property
+    def npar(self) -> int:
+        return self.ram.npar
+
+    @property
+    def ngroups(self) -> int:
+        return len(self.ram.groups)
+
+
+@dataclass(frozen=True)
+class LeastSquaresData:
+    """The sample side of the fit of one group: s, the weights and Gamma."""
+
+    nobs: int
+    wls_obs: np.ndarray
+    weights: np.ndarray
+    gamma: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class CorrelationStructure:
+    """Implied y* moments of one group at given parameters."""
+
+    sigma: np.ndarray
+    theta: np.ndarray
+    moments: ImpliedMoments
+    residual_loadings: np.ndarray
+
+
+def correlation_structure(model: OrdinalModel, x: np.ndarray,
+                          group: int) -> CorrelationStructure:
+    """Return the implied y* covariance with the item residual variances solved.
+
+    With S0 the RAM covariance matrix without the item residual variances and
+    c_l the column of C for item l, Sigma = C S0 C' + sum_l theta_l c_l c_l'.
+    Unit diagonal means M theta = 1 - diag(C S0 C') with M_jl = C_jl^2, a
+    p x p system; M is the identity when no item is a predictor.
+    """
+    ram = model.ram
+    A, S, m = ram.matrices(x, group)
+    n = len(ram.variables)
+    B = np.linalg.solve(np.eye(n) - A, np.eye(n))
+    C = B[: ram.nobserved]
+
+    index = ram.groups[group]
+    positions = model.residual_positions[group]
+    items = index.i[positions]
+    baseline = C @ S @ C.T
+    residual_loadings = C[:, items]
+    theta = np.linalg.solve(residual_loadings**2, 1.0 - np.diag(baseline))
+
+    S = S.copy()
+    S[items, items] = theta
+    sigma = C @ S @ C.T
+    sigma = (sigma + sigma.T) / 2.0
+    moments = ImpliedMoments(sigma, C @ m, B, C, S, m)
+    return CorrelationStructure(sigma, theta, moments, residual_loadings)
+
+
+def implied_statistics(model: OrdinalModel, x: np.ndarray, group: int) -> np.ndarray:
+    """Return sigma of one group: implied thresholds, then implied correlations."""
+    structure = correlation_structure(model, x, group)
+    first, second = pair_indices(model.ram.nobserved)
+    values = model.ram.row_values(x)
+    thresholds = values[model.threshold_rows[group]]
+    return np.concatenate([thresholds, structure.sigma[first, second]])
+
+
+def jacobian(model: OrdinalModel, x: np.ndarray, group: int) -> np.ndarray:
+    """Return Delta = d sigma / d x' of one group, (thresholds + pairs) x npar.
+
+    The derivative of a correlation in a RAM parameter has two parts: the
+    direct one, U V' + V U' from ``RamModel.sigma_factors`` with theta held
+    fixed, and the one through theta. Differentiating M theta = 1 -
+    diag(C S0 C') gives d theta / dx_k = -M^-1 diag(d Sigma / dx_k | theta),
+    so the total derivative of Sigma_ij is the direct part plus
+    sum_l (d theta_l / dx_k) C_il C_jl.
+    """
+    ram = model.ram
+    structure = correlation_structure(model, x, group)
+    first, second = pair_indices(ram.nobserved)
+
+    U, V, _ = ram.sigma_factors(structure.moments, group)
+    free = ram.free_rows_of_group(group)
+    U, V = U[free], V[free]
+    direct = U[:, first] * V[:, second] + V[:, first] * U[:, second]
+    direct_diagonal = 2.0 * U * V
+    d_theta = -np.linalg.solve(structure.residual_loadings**2, direct_diagonal.T)
+    loadings = structure.residual_loadings
+    through_theta = (loadings[first] * loadings[second]) @ d_theta
+    pair_rows = (direct.T + through_theta) @ ram.jacobian_free(group)[free]
+
+    threshold_rows = np.zeros((len(model.threshold_rows[group]), model.npar))
+    positions = ram.free_index[model.threshold_rows[group]]
+    is_free = positions >= 0
+    threshold_rows[np.flatnonzero(is_free), positions[is_free]] = 1.0
+    return np.vstack([threshold_rows, pair_rows])
+
+
+# --------------------------------------------------------------------------
+# Discrepancy and optimiser
+# --------------------------------------------------------------------------
+
+
+def _group_weight(data: LeastSquaresData, nobs_total: int) -> float:
+    """Return (N_g / N) * (N_g - 1) / N_g, the weight of a group's quadratic form."""
+    return (data.nobs - 1) / nobs_total
+
+
+def fmin(model: OrdinalModel, data: tuple[LeastSquaresData, ...], x: np.ndarray) -> float:
+    """Return lavaan's ``fmin`` for DWLS or ULS at ``x``."""
+    nobs_total = sum(d.nobs for d in data)
+    total = 0.0
+    for group, group_data in enumerate(data):
+        residual = group_data.wls_obs - implied_statistics(model, x, group)
+        total += 0.5 * _group_weight(group_data, nobs_total) * float(
+            residual @ (group_data.weights * residual))
+    return total
+
+
+def gradient(model: OrdinalModel, data: tuple[LeastSquaresData, ...],
+             x: np.ndarray) -> np.ndarray:
+    """Return the gradient of ``fmin``, -sum_g c_g Delta_g' W_g (s_g - sigma_g)."""
+    nobs_total = sum(d.nobs for d in data)
+    out = np.zeros(model.npar)
+    for group, group_data in enumerate(data):
+        residual = group_data.wls_obs - implied_statistics(model, x, group)
+        delta = jacobian(model, x, group)
+        out -= _group_weight(group_data, nobs_total) * (
+            delta.T @ (group_data.weights * residual))
+    return out
+
+
+@dataclass(frozen=True)
+class WLSOptimum:
+    """Outcome of the least-squares fit, judged by the final gradient."""
+
+    x: np.ndarray
+    fmin: float
+    iterations: int
+    max_abs_gradient: float
+    converged: bool
+    message: str
+
+
+def fit_least_squares(
+    model: OrdinalModel, data: tuple[LeastSquaresData, ...], x0: np.ndarray,
+    *, max_iterations: int = 500,
+) -> WLSOptimum:
+    """Minimise ``fmin`` by Gauss-Newton steps with step halving.
+
+    Each step solves (sum_g c_g Delta' W Delta) dx = sum_g c_g Delta' W (s -
+    sigma), the Gauss-Newton approximation that is exact for the curvature of
+    a least-squares fit at a perfect fit, and is halved until fmin does not
+    increase. The fit stops when a step no longer changes the estimate;
+    whether it converged is judged by the largest absolute gradient.
+
+    References
+    ----------
+    Browne, M. W. (1984). Asymptotically distribution-free methods for the
+    analysis of covariance structures. British Journal of Mathematical and
+    Statistical Psychology, 37(1), 62-83.
+    """
+    nobs_total = sum(d.nobs for d in data)
+    x = np.asarray(x0, dtype=float).copy()
+    value = fmin(model, data, x)
+    message = f"no convergence within {max_iterations} Gauss-Newton iterations"
+    iteration = 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for iteration in range(1, max_iterations + 1):
+            grad = np.zeros(model.npar)
+            curvature = np.zeros((model.npar, model.npar))
+            for group, group_data in enumerate(data):
+                residual = group_data.wls_obs - implied_statistics(model, x, group)
+                delta = jacobian(model, x, group)
+                weight = _group_weight(group_data, nobs_total)
+                weighted = group_data.weights[:, None] * delta
+                grad -= weight * (weighted.T @ residual)
+                curvature += weight * (delta.T @ weighted)
+            try:
+                step = np.linalg.solve(curvature, -grad)
+            except np.linalg.LinAlgError:
+                message = ("the Gauss-Newton matrix is singular: the model may not "
+                           "be identified")
+                break
+            if not np.all(np.isfinite(step)):
+                message = "the Gauss-Newton step is not finite"
+                break
+
+            accepted = False
+            for _ in range(40):
+                candidate = x + step
+                candidate_value = fmin(model, data, candidate)
+                if np.isfinite(candidate_value) and candidate_value <= value:
+                    accepted = True
+                    break
+                step = step / 2.0
+            if not accepted:
+                message = "no step decreased fmin"
+                break
+            change = np.max(np.abs(candidate - x), initial=0.0)
+            x, value = candidate, candidate_value
+            if change < 1e-12 * max(1.0, np.max(np.abs(x), initial=0.0)):
+                message = "Gauss-Newton converged"
+                break
+
+    grad = gradient(model, data, x)
+    max_abs = float(np.max(np.abs(grad), initial=0.0)) if np.all(np.isfinite(grad)) \
+        else np.inf
+    return WLSOptimum(x, float(value), iteration, max_abs,
+                      max_abs <= GRADIENT_TOLERANCE, message)

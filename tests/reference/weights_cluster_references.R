@@ -1,0 +1,45 @@
+# Reference fits with sampling weights and with cluster-robust inference, on
+# simulated data written by make_weights_clusters_data.py (data/
+# sim_weights_clusters.csv: 12 continuous items, weight w, cluster id org).
+#
+# Run from the repository root:  Rscript tests/reference/weights_cluster_references.R
+
+local({
+  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+  source(file.path(dirname(sub("^--file=", "", file_arg[1L])), "common.R"))
+})
+
+env <- new.env()
+env$sim <- read_project_csv("sim_weights_clusters.csv")
+sim_file <- "sim_weights_clusters.csv"
+
+env$sim_model <- "ext =~ ext1 + ext2 + ext3
+tra =~ tra1 + tra2 + tra3
+par =~ par1 + par2 + par3
+aut =~ aut1 + aut2 + aut3
+aut ~ par + tra"
+
+fit_and_write(
+  "sim_weighted_ml",
+  paste("Four-factor SEM on simulated data with sampling weights w (lavaan then",
+        "uses Huber-White SEs and the Yuan-Bentler-Mplus test)"),
+  'sem(sim_model, data = sim, sampling.weights = "w")', env$sim_model, env,
+  options = list(weights = "w"), data_file = sim_file
+)
+
+fit_and_write(
+  "sim_cluster_ml",
+  paste("Four-factor SEM on simulated data with cluster-robust inference for",
+        "the cluster id org (robust.cluster SEs, Yuan-Bentler-Mplus test)"),
+  'sem(sim_model, data = sim, cluster = "org")', env$sim_model, env,
+  options = list(cluster = "org"), data_file = sim_file
+)
+
+fit_and_write(
+  "sim_weighted_cluster_mlr",
+  "Four-factor SEM on simulated data with sampling weights w and clusters org, MLR",
+  'sem(sim_model, data = sim, sampling.weights = "w", cluster = "org", estimator = "MLR")',
+  env$sim_model, env,
+  options = list(weights = "w", cluster = "org", estimator = "MLR"),
+  data_file = sim_file
+)
