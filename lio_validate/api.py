@@ -101,7 +101,7 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             "weights= and cluster= work with estimator 'ML' or 'MLR' on complete "
             "data in this version; drop missing='fiml' or estimator='MLM'"
         )
-    for name, value in (("ordered", ordered), ("group_equal", group_equal)):
+    for name, value in (("ordered", ordered),):
         if value:
             raise LioInputError(
                 f"{name}= is not available in this version; leave it unset"
@@ -130,6 +130,7 @@ def sem(
     weights: str | None = None,
     cluster: str | None = None,
     group_equal=None,
+    group_partial=None,
 ) -> SEMResult:
     """Fit a structural equation model written in lavaan syntax.
 
@@ -160,6 +161,12 @@ def sem(
         expected otherwise, as in lavaan.
     likelihood : {"normal", "wishart"}, default "normal"
         Divisor N (normal) or N - 1 (Wishart) of the sample covariance.
+    group_equal : sequence of str, optional
+        Parameters held equal across groups: "loadings", "intercepts",
+        "means", "residuals", "residual.covariances", "lv.variances",
+        "lv.covariances", "regressions" (lavaan's ``group.equal``).
+    group_partial : sequence of str, optional
+        Parameters exempt from ``group_equal`` ("visual =~ x2").
     weights : str, optional
         Column of sampling weights, normalized to sum to N; estimates are
         pseudo-ML with sandwich SEs and the Yuan-Bentler test (lavaan's
@@ -207,6 +214,7 @@ def sem(
     table = build_parameter_table(
         parsed, ngroups=len(prepared.frames), std_lv=std_lv,
         meanstructure=True if fiml or cluster else meanstructure, fixed_x=fixed_x,
+        group_equal=group_equal or (), group_partial=group_partial or (),
     )
     if fiml:
         ram, stats, objective = _fiml_setup(table, prepared, messages)
@@ -260,7 +268,8 @@ def sem(
                      meanstructure=table.meanstructure, fixed_x=fixed_x,
                      information=information, likelihood=likelihood,
                      missing="fiml" if fiml else "listwise", weights=weights,
-                     cluster=cluster),
+                     cluster=cluster, group_equal=list(table_group_equal(group_equal)),
+                     group_partial=list(group_partial or ())),
     )
 
 
@@ -340,6 +349,12 @@ def _plain(value):
     if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
         return int(value)
     return float(value)
+
+
+def table_group_equal(group_equal) -> tuple[str, ...]:
+    if isinstance(group_equal, str):
+        return tuple(part.strip() for part in group_equal.split(",") if part.strip())
+    return tuple(group_equal or ())
 
 
 def _fiml_setup(table, prepared, messages):

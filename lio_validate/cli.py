@@ -95,7 +95,6 @@ def _unavailable(args: argparse.Namespace) -> str | None:
                 "ML, MLR or MLM")
     checks = (
         (bool(args.ordered), "--ordered"),
-        (bool(getattr(args, "group_equal", None)), "--group-equal"),
         (getattr(args, "bootstrap", None) is not None, "--bootstrap"),
     )
     for requested, name in checks:
@@ -141,6 +140,9 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     for name in ("missing", "weights", "cluster"):
         if getattr(args, name, None):
             changes[name] = getattr(args, name)
+    if args.group_equal:
+        changes["group_equal"] = tuple(
+            part.strip() for part in args.group_equal.split(",") if part.strip())
     if args.group:
         changes["group"] = args.group
     if args.reverse:

@@ -177,6 +177,8 @@ def build_parameter_table(
     meanstructure: bool | None = None,
     fixed_x: bool = True,
     auto: bool = True,
+    group_equal: tuple[str, ...] | list[str] = (),
+    group_partial: tuple[str, ...] | list[str] = (),
 ) -> ParameterTable:
     """Build the parameter table with the defaults of lavaan's ``cfa()``/``sem()``.
 
@@ -196,6 +198,12 @@ def build_parameter_table(
     auto : bool, default True
         Apply lavaan's ``auto.*`` defaults; ``False`` gives lavaan's
         ``lavaan()`` behaviour (only what is written).
+    group_equal : sequence of str
+        Kinds of parameters held equal across groups: any of
+        :data:`GROUP_EQUAL_KINDS`.
+    group_partial : sequence of str
+        Parameters exempt from ``group_equal``, written as in the model
+        ("visual =~ x2", "x3 ~1").
 
     Returns
     -------
@@ -282,6 +290,22 @@ def build_parameter_table(
         mask |= (op == "~1") & np.isin(lhs, roles.ov_x) & ~user
         free[mask], value[mask], exo[mask] = False, np.nan, 1
 
+    # Identification of multi-group models with equality constraints
+    # (lavaan's conventions): latent means are free in groups 2..G once
+    # intercepts are equal but means are not; with std_lv and equal loadings,
+    # latent variances are free in groups 2..G.
+    group_index = frame["group"].to_numpy()
+    group_equal = _check_group_equal(group_equal)
+    if ngroups > 1 and meanstructure and "intercepts" in group_equal \
+            and "means" not in group_equal:
+        mask = (op == "~1") & np.isin(lhs, roles.lv) & ~user & (group_index > 0)
+        free[mask], value[mask] = True, np.nan
+    if ngroups > 1 and std_lv and "loadings" in group_equal \
+            and "lv.variances" not in group_equal:
+        mask = (op == "~~") & (lhs == rhs) & np.isin(lhs, roles.lv) & ~user \
+            & (group_index > 0)
+        free[mask], value[mask] = True, np.nan
+
     # The user's modifiers override every default.
     for index, record in enumerate(records):
         if record["fixed"] is not None:
@@ -294,6 +318,9 @@ def build_parameter_table(
     frame = frame.drop(columns=["fixed", "free_forced", "start"])
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
     frame["label"] = frame["label"].fillna("").astype(str)
+    if ngroups > 1 and group_equal:
+        frame["label"] = _equality_labels(frame, free, roles, group_equal,
+                                          _check_group_partial(group_partial))
     frame["exo"] = exo
     frame["value"] = value
     frame["free"] = _number_free(frame, free)
@@ -301,6 +328,93 @@ def build_parameter_table(
                    "label", "exo", "line"]]
     _check_definitions(parsed, frame)
     return ParameterTable(frame, roles, parsed.definitions, ngroups, meanstructure)
+
+
+GROUP_EQUAL_KINDS = (
+    "loadings", "intercepts", "means", "thresholds", "regressions", "residuals",
+    "residual.covariances", "lv.variances", "lv.covariances",
+)
+
+
+def _check_group_equal(kinds) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = [part.strip() for part in kinds.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in GROUP_EQUAL_KINDS]
+    if unknown:
+        raise ModelSpecificationError(
+            f"unknown group_equal kind(s) {unknown}; choose from "
+            f"{', '.join(GROUP_EQUAL_KINDS)}"
+        )
+    return tuple(kinds)
+
+
+def _check_group_partial(parameters) -> set[tuple[str, str, str]]:
+    if isinstance(parameters, str):
+        parameters = [part for part in parameters.split(",") if part.strip()]
+    out = set()
+    for text in parameters:
+        for op in ("=~", "~~", "~1", "~", "|"):
+            if op in text:
+                left, right = text.split(op, 1)
+                out.add((left.strip(), op, right.strip()))
+                if op == "~~":
+                    out.add((right.strip(), op, left.strip()))
+                break
+        else:
+            raise ModelSpecificationError(
+                f"cannot read the group_partial entry {text!r}; write it as in the "
+                "model, e.g. 'visual =~ x2' or 'x3 ~1'"
+            )
+    return out
+
+
+def _kind_of(lhs: str, op: str, rhs: str, roles: VariableRoles) -> str | None:
+    lv = set(roles.lv)
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "|":
+        return "thresholds"
+    if op == "~1":
+        return "means" if lhs in lv else "intercepts"
+    if op == "~~":
+        if lhs in lv and rhs in lv:
+            return "lv.variances" if lhs == rhs else "lv.covariances"
+        if lhs not in lv and rhs not in lv:
+            return "residuals" if lhs == rhs else "residual.covariances"
+    return None
+
+
+def _equality_labels(frame, free, roles, group_equal, partial) -> list[str]:
+    """Give the rows that group_equal constrains a shared label across groups.
+
+    A free parameter of the first group keeps its own label or gets lavaan's
+    ``.p<id>.`` label, and the same parameter in the other groups takes it
+    over unless the user labelled it or listed it in group_partial.
+    """
+    labels = frame["label"].tolist()
+    keys = list(zip(frame["lhs"], frame["op"], frame["rhs"]))
+    groups = frame["group"].to_numpy()
+    users = frame["user"].to_numpy()
+    first_group = {}
+    for row, key in enumerate(keys):
+        if groups[row] == 0:
+            first_group[key] = row
+    for row, key in enumerate(keys):
+        if groups[row] == 0 or key in partial:
+            continue
+        if _kind_of(*key, roles) not in group_equal:
+            continue
+        anchor = first_group.get(key)
+        if anchor is None or not free[anchor] or not free[row]:
+            continue
+        if labels[row] and users[row] == 1 and labels[row] != labels[anchor]:
+            continue
+        if not labels[anchor]:
+            labels[anchor] = f".p{frame['id'].iat[anchor]}."
+        labels[row] = labels[anchor]
+    return labels
 
 
 def _row_from_term(term: FormulaTerm, group: int, ngroups: int) -> dict:

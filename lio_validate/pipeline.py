@@ -42,6 +42,7 @@ class JobSpec:
     missing: str = "listwise"
     weights: str | None = None
     cluster: str | None = None
+    group_equal: tuple[str, ...] = ()
     reverse: tuple[str, ...] = ()
     scales: Mapping[str, tuple[str, ...]] | None = None
     levels: Mapping[str, object] | None = None
@@ -92,7 +93,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
     if not isinstance(spec, dict):
         raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
     known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
-             "levels", "seed", "out", "missing", "weights", "cluster"}
+             "levels", "seed", "out", "missing", "weights", "cluster", "group_equal"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LioInputError(
@@ -125,6 +126,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         missing=str(spec.get("missing", "listwise")),
         weights=spec.get("weights"),
         cluster=spec.get("cluster"),
+        group_equal=tuple(spec.get("group_equal") or ()),
         reverse=tuple(spec.get("reverse") or ()),
         scales={k: tuple(v) for k, v in scales.items()} if scales else None,
         levels=spec.get("levels"),
@@ -180,7 +182,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         frame, reversed_record = _apply_reverse(survey.frame, spec.reverse,
                                                 str(spec.data_path))
         fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group,
-                  missing=spec.missing, weights=spec.weights, cluster=spec.cluster)
+                  missing=spec.missing, weights=spec.weights, cluster=spec.cluster,
+                  group_equal=spec.group_equal)
 
         # Reliability of each scale.
         scales = spec.scales or scales_from_model(spec.model_text, frame.columns)
@@ -219,7 +222,7 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         command="run-sem", argv=argv,
         options={"estimator": spec.estimator, "group": spec.group,
                  "missing": spec.missing, "weights": spec.weights,
-                 "cluster": spec.cluster,
+                 "cluster": spec.cluster, "group_equal": list(spec.group_equal),
                  "reverse": list(spec.reverse), "reverse_recoding": reversed_record,
                  "scales": {k: list(v) for k, v in scales.items()},
                  "out": str(spec.out_dir), **dict(spec.options)},

@@ -41,6 +41,9 @@ ML_REFERENCES = [
     "sim_weighted_ml",
     "sim_cluster_ml",
     "sim_weighted_cluster_mlr",
+    "hs_mg_metric",
+    "hs_mg_scalar",
+    "hs_mg_strict",
 ]
 
 FIT_MEASURES = [
@@ -68,6 +71,7 @@ _OPTION_NAMES = {
     "missing": "missing",
     "weights": "weights",
     "cluster": "cluster",
+    "group.equal": "group_equal",
 }
 
 
