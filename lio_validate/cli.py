@@ -12,7 +12,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lio_validate import cli_data, cli_reproduce
+from lio_validate import cli_data, cli_invariance, cli_reproduce
 from lio_validate.exceptions import LioInputError
 
 __all__ = ["main", "build_parser"]
@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser"]
 ESTIMATORS = ("ML", "MLR", "MLM", "ULS", "WLSMV", "DWLS")
 
 # Each module has register(subparsers) and HANDLERS {command: function(args, argv)}.
-_COMMAND_MODULES = (cli_data, cli_reproduce)
+_COMMAND_MODULES = (cli_invariance, cli_data, cli_reproduce)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -69,18 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="random seed (recorded in the manifest)")
     run.add_argument("--out", type=Path, help="results folder to create; it must not "
                      "exist or be empty (default results/<data file name>-<UTC time>)")
-
-    invariance = commands.add_parser(
-        "invariance", help="test measurement invariance across groups",
-        description="Fit the configural, metric, scalar and strict models and "
-        "compare them.",
-    )
-    invariance.add_argument("--data", type=Path, required=True)
-    invariance.add_argument("--model", type=Path, required=True)
-    invariance.add_argument("--group", required=True)
-    invariance.add_argument("--estimator", default="ML", choices=ESTIMATORS)
-    invariance.add_argument("--ordered")
-    invariance.add_argument("--out", type=Path)
 
     # Commands that live in their own modules register themselves here.
     for module in _COMMAND_MODULES:
@@ -159,13 +147,6 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
-    raise LioInputError(
-        "the invariance command is not available in this version; fit each level "
-        "with run-sem --group COL meanwhile"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -174,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handlers = {"run-sem": _run_sem, "invariance": _invariance}
+    handlers = {"run-sem": _run_sem}
     for module in _COMMAND_MODULES:
         handlers.update(module.HANDLERS)
     handler = handlers[args.command]

@@ -167,6 +167,12 @@ def _apply_reverse(frame: pd.DataFrame, reverse: tuple[str, ...], source: str):
     return frame, record
 
 
+def _file_stem(name: str) -> str:
+    """A group value made safe for a file name ("Grant-White" stays as is)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
+    return safe or "group"
+
+
 def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     """Run the whole job and write the results folder; return its path."""
     from lio_validate import figures, manifest, output, report
@@ -193,9 +199,17 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         # Figures.
         estimates = fit.estimates
         drawn = {"standardized_loadings": figures.plot_loadings(estimates)}
-        if (estimates["op"] == "~").any():
+        if (estimates["op"] == "~").any() and fit.ngroups == 1:
             drawn = {"path_diagram": figures.plot_path_diagram(
                 estimates, levels=spec.levels), **drawn}
+        elif (estimates["op"] == "~").any():
+            # One diagram per group: the coefficients differ between groups.
+            diagrams = {
+                f"path_diagram_{_file_stem(name)}": figures.plot_path_diagram(
+                    estimates, group=name, levels=spec.levels)
+                for name in fit.group_names
+            }
+            drawn = {**diagrams, **drawn}
         if reliability_result is not None:
             drawn["reliability"] = figures.plot_reliability(reliability_result.table)
 
