@@ -506,14 +506,12 @@ class _ColumnRecode:
         self.counts["system_missing"] = (
             int(np.count_nonzero(~present)) - self.counts["user_missing"]
         )
-        answers = pd.unique(text[present])
-        if len(answers) == 0 and not self.rules.text:
+        if not self.rules.text:
             return None
 
+        answers = pd.unique(text[present])
         table, missing_texts, unknown = self._text_codes(answers)
-        if not self.rules.text and self.role in ("group", "cluster", "variable") and (
-            unknown
-        ):
+        if unknown and self.role in ("group", "cluster", "variable"):
             return None
         if unknown:
             raise DataError(self._unknown_text_message(unknown, text[present]))
@@ -703,12 +701,10 @@ class _ColumnRecode:
             for answer in unknown[:_MAX_LISTED]
         )
         more = f" and {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
-        if self.rules.text:
-            known = "its text codes and value labels"
-        elif self.rules.values:
+        if self.rules.values:
             known = self._values_origin()
         else:
-            known = "any value label"
+            known = f"its text codes in {self.codebook_source}"
         return (
             f"{self.source}: column {self.name!r} contains text answers that match "
             f"no code in {known}: {listing}{more}. Give each its code under "

@@ -72,7 +72,7 @@ class _AnswerScaleDraft:
     name: str
     values: dict[Any, str]
     missing: list[Any]
-    added_missing: list[Any]
+    added_missing: dict[Any, list[str]]
     columns: list[str]
 
 
@@ -182,21 +182,25 @@ def _draft_answer_scales(
             continue
         declared = [_missing_entry(low, high)
                     for low, high in survey.missing_codes.get(name, ())]
-        signature = (tuple(sorted(labels.items(), key=_code_order)), repr(declared))
+        added = [
+            code for code, label in labels.items()
+            if _MISSING_LABEL.search(normalize_text(label))
+            and not _declared(code, declared)
+        ]
+        missing = sorted(declared + added, key=_missing_order)
+        signature = (tuple(sorted(labels.items(), key=_code_order)), repr(missing))
         if signature not in by_signature:
-            added = [
-                code for code, label in labels.items()
-                if _MISSING_LABEL.search(normalize_text(label))
-                and not _declared(code, declared)
-            ]
             by_signature[signature] = _AnswerScaleDraft(
                 name="",
                 values=dict(sorted(labels.items(), key=_code_order)),
-                missing=declared + added,
-                added_missing=added,
+                missing=missing,
+                added_missing={},
                 columns=[],
             )
-        by_signature[signature].columns.append(name)
+        scale = by_signature[signature]
+        scale.columns.append(name)
+        for code in added:
+            scale.added_missing.setdefault(code, []).append(name)
 
     scales = list(by_signature.values())
     taken: set[str] = set()
@@ -226,9 +230,13 @@ def _answer_scale_entry(
     comments[key] = [f"Used by {len(scale.columns)} column(s): {shown}"]
     if scale.added_missing:
         codes = ", ".join(format_code(code) for code in scale.added_missing)
+        columns = list(dict.fromkeys(
+            name for names in scale.added_missing.values() for name in names
+        ))
+        shown = ", ".join(columns[:8]) + (" ..." if len(columns) > 8 else "")
         comments[(*key, "missing")] = [
-            f"{codes}: labelled like a non-answer but not declared missing in the "
-            "file, so added here.",
+            f"Codes {codes} are labelled like non-answers but the file does not "
+            f"declare them missing in {shown}, so they were added here.",
         ]
     entry: dict[str, Any] = {"values": scale.values}
     if scale.missing:
@@ -363,23 +371,50 @@ def _propose_reverse_keyed(
         return
 
     for name, scale in trial["scales"].items():
-        items = scale["items"]
-        block = frame[items].dropna().iloc[:_MAX_ROWS_FOR_CORRELATION]
+        block = frame[scale["items"]].dropna().iloc[:_MAX_ROWS_FOR_CORRELATION]
         if len(block) < 10:
             continue
-        total = block.sum(axis=1)
-        reverse = []
-        for item in items:
-            r = np.corrcoef(block[item], total - block[item])[0, 1]
-            if np.isfinite(r) and r < 0:
-                reverse.append((item, r))
+        reverse = _negatively_keyed(block)
         if reverse:
             scales[name]["reverse"] = [item for item, _ in reverse]
             details = ", ".join(f"{item} r = {r:.2f}" for item, r in reverse)
             comments[("scales", name, "reverse")] = [
-                f"Correlate negatively with the rest of the scale ({details}): "
-                "check that they are reverse-keyed.",
+                f"Correlated negatively with the rest of the scale ({details}), "
+                "so check that they are reverse-keyed.",
             ]
+
+
+def _negatively_keyed(block: pd.DataFrame) -> list[tuple[str, float]]:
+    """Find the items to reverse so that every item-rest correlation is positive.
+
+    The item with the most negative correlation with the sum of the other
+    (already re-keyed) items is flipped, and the search repeats, because one
+    reverse-keyed item in a short scale can push the others' item-rest
+    correlations below zero too.
+    """
+    values = block.to_numpy(dtype=float)
+    values = (values - values.mean(axis=0)) / np.where(
+        values.std(axis=0) > 0, values.std(axis=0), 1.0
+    )
+    signs = np.ones(values.shape[1])
+    flipped: dict[str, float] = {}
+    for _ in range(values.shape[1]):
+        keyed = values * signs
+        total = keyed.sum(axis=1)
+        correlations = np.array([
+            np.corrcoef(keyed[:, j], total - keyed[:, j])[0, 1]
+            for j in range(values.shape[1])
+        ])
+        worst = int(np.nanargmin(correlations)) if np.isfinite(correlations).any() else 0
+        if not correlations[worst] < 0:
+            break
+        name = str(block.columns[worst])
+        if name in flipped:
+            break
+        # The correlation reported is the one before the flip.
+        flipped[name] = float(correlations[worst])
+        signs[worst] = -signs[worst]
+    return [(name, r) for name, r in flipped.items()]
 
 
 # --------------------------------------------------------------------------
@@ -448,6 +483,12 @@ def _declared(code: Any, missing: list[Any]) -> bool:
         elif entry == code:
             return True
     return False
+
+
+def _missing_order(entry: Any) -> tuple[int, Any]:
+    if isinstance(entry, dict):
+        return (1, entry["from"])
+    return (2, str(entry)) if isinstance(entry, str) else (0, entry)
 
 
 def _code_order(item: tuple[Any, str]) -> tuple[int, Any]:

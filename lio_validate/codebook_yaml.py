@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ _RESERVED = {
 }
 
 Path = tuple[str, ...]
+
+_WIDTH = 88
 
 
 def dump_codebook(
@@ -52,6 +55,8 @@ def dump_codebook(
         YAML that :func:`yaml.safe_load` reads back as ``document``.
     """
     lines = [f"# {line}".rstrip() for line in header]
+    if lines:
+        lines.append("")
     _write_mapping(document, (), 0, lines, comments or {})
     return "\n".join(lines) + "\n"
 
@@ -64,12 +69,20 @@ def _write_mapping(
     comments: Mapping[Path, Sequence[str]],
 ) -> None:
     pad = " " * indent
+    previous_was_block = False
     for key, value in mapping.items():
         key_path = (*path, str(key))
-        if indent == 0 and lines:
+        notes = comments.get(key_path, ())
+        is_block = isinstance(value, Mapping) and bool(value)
+        # Top-level sections are set apart by a blank line.
+        if indent == 0 and lines and lines[-1] and (
+            is_block or notes or previous_was_block
+        ):
             lines.append("")
-        for comment in comments.get(key_path, ()):
-            lines.append(f"{pad}# {comment}".rstrip())
+        previous_was_block = is_block
+        text = " ".join(notes)
+        for line in textwrap.wrap(text, width=_WIDTH - indent - 2):
+            lines.append(f"{pad}# {line}")
 
         head = f"{pad}{_scalar(key)}:"
         if isinstance(value, Mapping):

@@ -151,19 +151,16 @@ def enumerate_paths(
     """
     children = [np.flatnonzero(pattern[:, j]).tolist() for j in range(len(pattern))]
     reaches_target = _ancestors(pattern, target) | {target}
+    between = reaches_target & (_ancestors(pattern.T, source) | {source})
+    recursive = not _has_cycle(pattern, between)
     paths: list[list[int]] = []
-    recursive = True
 
     def walk(node: int, trail: list[int]) -> None:
-        nonlocal recursive
         if node == target:
             paths.append(list(trail))
             return
         for child in children[node]:
-            if child not in reaches_target:
-                continue
-            if child in trail:
-                recursive = False
+            if child not in reaches_target or child in trail:
                 continue
             if len(paths) >= max_paths:
                 raise LioInputError(
@@ -176,6 +173,19 @@ def enumerate_paths(
 
     walk(source, [source])
     return paths, recursive
+
+
+def _has_cycle(pattern: np.ndarray, nodes: set[int]) -> bool:
+    """Whether the direct effects among ``nodes`` contain a loop (Kahn's sort)."""
+    members = sorted(nodes)
+    sub = pattern[np.ix_(members, members)]
+    remaining = set(range(len(members)))
+    while remaining:
+        sources = [k for k in remaining if not sub[k, list(remaining)].any()]
+        if not sources:
+            return True
+        remaining -= set(sources)
+    return False
 
 
 def _ancestors(pattern: np.ndarray, node: int) -> set[int]:

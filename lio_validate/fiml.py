@@ -34,6 +34,7 @@ __all__ = [
     "pattern_logl",
     "fiml_casewise_scores",
     "univariate_logl",
+    "saturated_h1_trace",
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -250,6 +251,76 @@ class FimlObjective:
             info += K.T @ rows_info @ K
         info /= self.nobs
         return (info + info.T) / 2
+
+
+def _vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, columns = np.triu_indices(p)
+    return rows, columns
+
+
+def saturated_h1_trace(group: GroupPatterns, mean: np.ndarray, cov: np.ndarray,
+                       chunk_rows: int = 5000) -> float:
+    """tr(A1^-1 B1) of the saturated model of one group at the EM moments.
+
+    A1 is the observed information and B1 the crossproduct of casewise
+    scores, both per case, in the coordinates (mu, vech Sigma). For a
+    pattern with precision P, mean residual d and R = P (S + d d') P, the
+    Hessian entry of the covariance pair (a, b), (c, e) sums
+    (1/2)[-P_bc P_ea + P_bc R_ea + P_ea R_bc] over the symmetric orderings,
+    halved for each diagonal pair; the mean block is P and the cross block
+    P_ia r_b + P_ib r_a with r = P d (Yuan & Bentler, 2000).
+    """
+    p = len(mean)
+    upper_rows, upper_columns = _vech_index(p)
+    nvech = len(upper_rows)
+    position = np.full((p, p), -1)
+    position[upper_rows, upper_columns] = np.arange(nvech)
+    position[upper_columns, upper_rows] = np.arange(nvech)
+    size = p + nvech
+    information = np.zeros((size, size))
+    crossproduct = np.zeros((size, size))
+
+    for pattern in group.patterns:
+        o = pattern.observed
+        k = len(o)
+        inverse = np.linalg.inv(cov[np.ix_(o, o)])
+        residual = pattern.mean - mean[o]
+        scaled = inverse @ residual
+        sandwich = inverse @ (pattern.cov + np.outer(residual, residual)) @ inverse
+        a_rows, a_columns = np.triu_indices(k)
+        halves = np.where(a_rows == a_columns, 0.5, 1.0)
+
+        # Hessian of -logl per case in (vech Sigma_oo) coordinates.
+        P, R = inverse, sandwich
+        a, b = a_rows[:, None], a_columns[:, None]
+        c, e = a_rows[None, :], a_columns[None, :]
+
+        def term(i, j, m, n):
+            return 0.5 * (-P[j, m] * P[n, i] + P[j, m] * R[n, i] + P[n, i] * R[j, m])
+
+        block = term(a, b, c, e) + term(b, a, c, e) + term(a, b, e, c) + term(b, a, e, c)
+        block *= halves[:, None] * halves[None, :]
+        cross = (P[:, a_rows] * scaled[a_columns][None, :]
+                 + P[:, a_columns] * scaled[a_rows][None, :]) * halves[None, :]
+        index_vech = p + position[o[a_rows], o[a_columns]]
+        index_mean = o
+        n = pattern.nobs
+        information[np.ix_(index_mean, index_mean)] += n * P
+        information[np.ix_(index_vech, index_vech)] += n * block
+        information[np.ix_(index_mean, index_vech)] += n * cross
+        information[np.ix_(index_vech, index_mean)] += n * cross.T
+
+        # Casewise scores: r = P (y_o - mu_o); d logl / d Sigma_ab is
+        # r_a r_b - P_ab (halved on the diagonal), d logl / d mu is r.
+        for start in range(0, n, chunk_rows):
+            r = (pattern.data[start:start + chunk_rows] - mean[o]) @ inverse
+            covariance_scores = (r[:, a_rows] * r[:, a_columns]
+                                 - inverse[a_rows, a_columns]) * halves
+            scores = np.hstack([r, covariance_scores])
+            index = np.concatenate([index_mean, index_vech])
+            crossproduct[np.ix_(index, index)] += scores.T @ scores
+
+    return float(np.trace(np.linalg.solve(information, crossproduct)))
 
 
 def fiml_casewise_scores(model: RamModel, x: np.ndarray, group: int,

@@ -23,14 +23,12 @@ from lio_validate.fiml import (
     FimlObjective,
     GroupPatterns,
     fiml_casewise_scores,
+    saturated_h1_trace,
     univariate_logl,
 )
-from lio_validate.ml import numerical_hessian
-from lio_validate.model import RamModel, build_ram_model
-from lio_validate.partable import build_parameter_table
+from lio_validate.model import RamModel
 from lio_validate.robust_inference import RobustInference
 from lio_validate.samplestats import SampleStatistics
-from lio_validate.syntax import parse_model
 
 __all__ = ["fiml_fit_measures", "fiml_robust_inference"]
 
@@ -88,28 +86,6 @@ def fiml_fit_measures(
     }
 
 
-def _saturated_model(stats: SampleStatistics) -> tuple[RamModel, np.ndarray]:
-    """The saturated model as a RamModel, with x at the EM moments."""
-    names = list(stats.variables)
-    lines = [f"{first} ~~ " + " + ".join(names[k:]) for k, first in enumerate(names)]
-    lines += [f"{name} ~ 1" for name in names]
-    table = build_parameter_table(parse_model("\n".join(lines)),
-                                  ngroups=stats.ngroups, meanstructure=True)
-    ram = build_ram_model(table, stats)
-    position = {name: k for k, name in enumerate(ram.variables)}
-    frame = table.frame
-    x = np.zeros(ram.npar)
-    for row in np.flatnonzero(frame["free"].to_numpy() > 0):
-        group = stats.groups[frame["group"].iat[row]]
-        lhs, op, rhs = frame["lhs"].iat[row], frame["op"].iat[row], frame["rhs"].iat[row]
-        if op == "~~":
-            value = group.cov[position[lhs], position[rhs]]
-        else:
-            value = group.mean[position[lhs]]
-        x[frame["free"].iat[row] - 1] = value
-    return ram, x
-
-
 def _score_crossproduct(model: RamModel, x: np.ndarray,
                         groups: tuple[GroupPatterns, ...]) -> np.ndarray:
     total = np.zeros((model.npar, model.npar))
@@ -141,11 +117,10 @@ def fiml_robust_inference(
     meat = _score_crossproduct(model, x, objective.groups)
     vcov = bread @ meat @ bread / objective.nobs
 
-    saturated, x_saturated = _saturated_model(stats)
-    saturated_objective = FimlObjective(saturated, objective.groups, objective.h1_logl)
-    h1_information = numerical_hessian(saturated_objective.gradient, x_saturated)
-    h1_meat = _score_crossproduct(saturated, x_saturated, objective.groups)
-    h1_traces = float(np.trace(np.linalg.solve(h1_information, h1_meat)))
+    h1_traces = sum(
+        saturated_h1_trace(group, moments.mean, moments.cov)
+        for group, moments in zip(objective.groups, stats.groups)
+    )
 
     p = len(stats.variables)
     return RobustInference(

@@ -267,8 +267,10 @@ def _encode_item(column: pd.Series, item: str):
         codes = column.cat.codes.to_numpy().astype(float)
         codes[codes < 0] = np.nan
         used = np.unique(codes[~np.isnan(codes)]).astype(int)
+        if len(used) == 0:
+            return codes, (), messages
         unused = [declared[c] for c in range(len(declared)) if c not in set(used)]
-        if unused and len(used) > 0:
+        if unused:
             raise DataError(
                 f"ordinal item {item!r} has no answers in categor"
                 f"{'y' if len(unused) == 1 else 'ies'} "

@@ -291,7 +291,8 @@ def fit_dwls(
     final_table, final_ram = _at_estimates(ordinal_model, stats, x)
     _check_residual_variances(ordinal_model, x, final_table, group_names, messages)
     fit_measures = _fit_measures(ordinal_model, data_blocks, sample, x, optimum,
-                                 deltas, info_inverse, meat, robust)
+                                 deltas, info_inverse, meat, robust,
+                                 chisq_has_pvalue=weighting != "ULS")
     estimates = _estimates(final_ram, x, vcov, group_names)
     free_names = _free_parameter_names(final_table, group_names)
     return DWLSFit(
@@ -615,7 +616,7 @@ def _check_residual_variances(model, x, table, group_names, messages) -> None:
 
 
 def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, meat,
-                  robust: bool) -> dict[str, float]:
+                  robust: bool, chisq_has_pvalue: bool) -> dict[str, float]:
     nobs = sum(s.nobs for s in sample)
     ngroups = len(sample)
     nthresholds = [len(s.thresholds) for s in sample]
@@ -652,6 +653,7 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
         npar=model.npar, fmin_value=optimum.fmin, chisq=chisq, df=df, nobs=nobs,
         ngroups=ngroups, baseline_chisq=baseline_chisq, baseline_df=baseline_df,
         srmr=srmr, scaled=scaled, baseline_scaled=baseline_scaled, robust=catml,
+        chisq_has_pvalue=chisq_has_pvalue,
     )
 
 

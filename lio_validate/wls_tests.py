@@ -287,13 +287,16 @@ def least_squares_fit_measures(
     *, npar: int, fmin_value: float, chisq: float, df: float, nobs: int,
     ngroups: int, baseline_chisq: float, baseline_df: float, srmr: float,
     scaled: ScaledShiftedTest | None, baseline_scaled: ScaledShiftedTest | None,
-    robust: RobustIndexInputs | None,
+    robust: RobustIndexInputs | None, chisq_has_pvalue: bool = True,
 ) -> dict[str, float]:
     """Assemble lavaan's fit measures (snake_case names) of a DWLS or ULS fit.
 
     RMSEA uses N - G, as lavaan does for every estimator outside the ML
     family. ``scaled`` and ``robust`` are None for a fit without a robust
-    test, and their measures are then left out.
+    test, and their measures are then left out. With ``chisq_has_pvalue``
+    False (ULS: lavaan 0.6.14 marks the distribution of the unscaled ULS
+    statistic as unknown) the p-values of the model and baseline statistics
+    are NaN.
     """
     rmsea_n = nobs - ngroups
     out: dict[str, float] = {
@@ -301,7 +304,7 @@ def least_squares_fit_measures(
         "fmin": fmin_value,
         "chisq": chisq,
         "df": df,
-        "pvalue": fm.chisq_pvalue(chisq, df),
+        "pvalue": fm.chisq_pvalue(chisq, df) if chisq_has_pvalue else np.nan,
     }
     if scaled is not None:
         out.update({
@@ -314,7 +317,8 @@ def least_squares_fit_measures(
     out.update({
         "baseline_chisq": baseline_chisq,
         "baseline_df": baseline_df,
-        "baseline_pvalue": fm.chisq_pvalue(baseline_chisq, baseline_df),
+        "baseline_pvalue": (fm.chisq_pvalue(baseline_chisq, baseline_df)
+                            if chisq_has_pvalue else np.nan),
     })
     if baseline_scaled is not None:
         out.update({

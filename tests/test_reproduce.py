@@ -75,12 +75,23 @@ def checksums(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def paper_runs(tmp_path_factory):
-    """The paper config reproduced twice, into two folders."""
+    """The paper config reproduced twice, into two folders, by two processes."""
     base = tmp_path_factory.mktemp("paper")
     folders = [base / "first", base / "second"]
-    for folder in folders:
-        completed = run_cli("reproduce", str(PAPER_CONFIG), "--out", str(folder))
-        assert completed.returncode == 0, completed.stderr
+    command = [sys.executable, "-m", "lio_validate", "reproduce", str(PAPER_CONFIG)]
+    processes = [
+        subprocess.Popen(
+            [*command, "--out", str(folder)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in folders
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
     return folders
 
 
@@ -266,19 +277,41 @@ def test_config_unknown_group_value(tmp_path):
 # rerun
 
 
-def test_rerun_paper_identical(paper_runs, tmp_path):
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A results folder of the small config, with the config beside it."""
+    base = tmp_path_factory.mktemp("small")
+    config = small_config(base / "config")
+    run = base / "run"
+    completed = run_cli("reproduce", str(config), "--out", str(run))
+    assert completed.returncode == 0, completed.stderr
+    return run
+
+
+def copy_run(run: Path, target: Path) -> Path:
+    shutil.copytree(run, target)
+    return target
+
+
+def edit_manifest(run: Path, edit) -> None:
+    path = run / "manifest.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    edit(record)
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_rerun_identical(small_run, tmp_path):
     completed = run_cli(
-        "rerun", str(paper_runs[0] / "manifest.json"), "--out", str(tmp_path / "again")
+        "rerun", str(small_run / "manifest.json"), "--out", str(tmp_path / "b")
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert f"all {len(EXPECTED_TABLES)} tables are identical" in completed.stdout
+    assert "all 3 tables are identical" in completed.stdout
+    assert (tmp_path / "b" / "tables" / "reliability.csv").is_file()
 
 
-def test_rerun_lists_differing_table(tmp_path):
-    config = small_config(tmp_path / "config")
-    run = tmp_path / "run"
-    assert run_cli("reproduce", str(config), "--out", str(run)).returncode == 0
+def test_rerun_lists_differing_table(small_run, tmp_path):
+    run = copy_run(small_run, tmp_path / "run")
     table = run / "tables" / "reliability.csv"
     table.write_text(table.read_text(encoding="utf-8") + "extra\n", encoding="utf-8")
 
@@ -289,10 +322,8 @@ def test_rerun_lists_differing_table(tmp_path):
     assert "1 of 3 tables differ" in completed.stdout
 
 
-def test_rerun_uses_recorded_checksums(tmp_path):
-    config = small_config(tmp_path / "config")
-    run = tmp_path / "run"
-    assert run_cli("reproduce", str(config), "--out", str(run)).returncode == 0
+def test_rerun_uses_recorded_checksums(small_run, tmp_path):
+    run = copy_run(small_run, tmp_path / "run")
     shutil.rmtree(run / "tables")
 
     completed = run_cli(
@@ -303,31 +334,36 @@ def test_rerun_uses_recorded_checksums(tmp_path):
     assert "all 3 tables are identical" in completed.stdout
 
 
-def test_rerun_names_changed_input(tmp_path):
-    config = small_config(tmp_path / "config")
-    run = tmp_path / "run"
-    assert run_cli("reproduce", str(config), "--out", str(run)).returncode == 0
-    data = tmp_path / "config" / "survey.csv"
-    data.write_text(data.read_text(encoding="utf-8").replace(",5,", ",4,", 1))
+def test_rerun_names_changed_input(small_run, tmp_path):
+    run = copy_run(small_run, tmp_path / "run")
+
+    def change_data(record):
+        data = next(e for e in record["input_files"] if e["role"] == "data")
+        data["sha256"] = "0" * 64
+
+    edit_manifest(run, change_data)
 
     completed = run_cli("rerun", str(run), "--out", str(tmp_path / "again"))
 
     assert completed.returncode == 2
-    assert "survey.csv" in completed.stderr
-    assert "has changed" in completed.stderr
+    assert "survey.csv' has changed (SHA-256 recorded 000000000000" in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "again").exists()
 
 
-def test_rerun_names_missing_input(tmp_path):
-    config = small_config(tmp_path / "config")
-    run = tmp_path / "run"
-    assert run_cli("reproduce", str(config), "--out", str(run)).returncode == 0
-    (tmp_path / "config" / "model.lav").unlink()
+def test_rerun_names_missing_input(small_run, tmp_path):
+    run = copy_run(small_run, tmp_path / "run")
+
+    def move_model(record):
+        model = next(e for e in record["input_files"] if e["role"] == "model")
+        model["path"] = str(tmp_path / "gone.lav")
+
+    edit_manifest(run, move_model)
 
     completed = run_cli("rerun", str(run), "--out", str(tmp_path / "again"))
 
     assert completed.returncode == 2
-    assert "model.lav' no longer exists" in completed.stderr
+    assert "gone.lav' no longer exists" in completed.stderr
 
 
 def test_rerun_run_sem_example(tmp_path):
