@@ -12,5 +12,11 @@ from lio_validate.api import cfa, sem  # noqa: E402
 from lio_validate.io import SurveyData, read_data  # noqa: E402
 from lio_validate.reliability import ReliabilityResult, reliability  # noqa: E402
 from lio_validate.results import SEMResult  # noqa: E402
+from lio_validate.effects import indirect_effects  # noqa: E402
+from lio_validate.bootstrap import bollen_stine, bootstrap  # noqa: E402
+from lio_validate.importance import dominance_analysis  # noqa: E402
+from lio_validate.modindices import modindices  # noqa: E402
+from lio_validate.residuals import residuals  # noqa: E402
+from lio_validate.efa import efa, parallel_analysis  # noqa: E402
 
 __version__ = "0.1.0"

@@ -37,7 +37,7 @@ from lio_validate.inference import (
 )
 from lio_validate.model import build_ram_model
 from lio_validate.partable import build_parameter_table
-from lio_validate.results import ESTIMATE_COLUMNS, SEMResult
+from lio_validate.results import ESTIMATE_COLUMNS, FitInternals, SEMResult
 from lio_validate.robust_inference import robust_inference
 from lio_validate.samplestats import (
     GroupStatistics,
@@ -473,4 +473,10 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, robust,
         options={**options, "version": __version__},
         nobs_dropped=prepared.nobs_dropped,
         warnings=tuple(messages),
+        internals=FitInternals(
+            ram=ram, stats=stats, x=x.copy(),
+            objective=fiml_objective if fiml_objective is not None
+            else ml.MLObjective(ram, stats),
+            data=tuple(_group_arrays(prepared, table.roles.ov)),
+        ),
     )

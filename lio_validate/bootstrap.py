@@ -9,8 +9,8 @@ full-sample estimate. Replicate r draws from its own random generator,
 they run serially, on local processes or on a Dask cluster.
 
 A replicate fails when its sample covariance matrix is singular or the
-optimiser does not reach a stationary point; failures are counted, their
-reasons kept, and a :class:`BootstrapWarning` is issued. Intervals use the
+optimiser does not reach a stationary point. Failures are counted with their
+reasons, a :class:`BootstrapWarning` is issued, and the intervals use the
 replicates that succeeded.
 
 Intervals are computed afterwards from the stored replicate estimates, for
@@ -36,31 +36,31 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
 from lio_validate import ml
+from lio_validate.effects import numerical_jacobian
 from lio_validate.engine import FittedEngine, fitted_engine, free_parameter_names
 from lio_validate.exceptions import DataError, LioInputError, LioWarning
 from lio_validate.inference import evaluate_definitions
-from lio_validate.effects import numerical_jacobian
 from lio_validate.model import build_ram_model
 from lio_validate.parallel import ExecutorInfo, resolve_n_jobs, run_chunks
 from lio_validate.partable import ParameterTable
 from lio_validate.samplestats import GroupStatistics, SampleStatistics
 
 __all__ = [
-    "BootstrapWarning",
-    "BootstrapResult",
     "BollenStineResult",
+    "BootstrapResult",
+    "BootstrapWarning",
     "ReplicateFailure",
-    "bootstrap",
     "bollen_stine",
+    "bootstrap",
     "bootstrap_interval",
 ]
 
@@ -90,7 +90,7 @@ class ReplicateFailure:
 
 @dataclass(frozen=True)
 class _Task:
-    """Everything a worker needs to run replicates; shipped once per worker."""
+    """Everything a worker needs to run replicates, shipped once per worker."""
 
     table: ParameterTable
     variables: tuple[str, ...]
@@ -111,7 +111,8 @@ class _ChunkResult:
 
 def replicate_generator(entropy: int, replicate: int) -> np.random.Generator:
     """Return the random generator of one replicate, independent of the others."""
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(replicate,)))
+    sequence = np.random.SeedSequence(entropy, spawn_key=(replicate,))
+    return np.random.default_rng(sequence)
 
 
 def _resample_rows(rng: np.random.Generator, nrows: int,
@@ -137,8 +138,8 @@ def _group_statistics(name: str, values: np.ndarray, wishart: bool) -> GroupStat
 
 
 def _chisq(model, stats: SampleStatistics, x: np.ndarray) -> float:
-    """The likelihood-ratio statistic: sum over groups of N_g F_ML,g (N_g - 1 under
-    the Wishart likelihood)."""
+    """Return the likelihood-ratio statistic, the sum over groups of N_g F_ML,g
+    (N_g - 1 under the Wishart likelihood)."""
     total = 0.0
     for group, sample in enumerate(stats.groups):
         moments = model.implied(x, group)
@@ -228,7 +229,8 @@ def _entropy(seed: int | None) -> int:
     if seed is None:
         return int(np.random.SeedSequence().entropy)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LioInputError(f"seed must be a non-negative integer or None, not {seed!r}")
+        raise LioInputError(
+            f"seed must be a non-negative integer or None, not {seed!r}")
     return int(seed)
 
 
@@ -244,7 +246,8 @@ def _chunks(nboot: int, workers: int, chunk_size: int | None) -> list[list[int]]
         chunk_size = max(1, math.ceil(nboot / (workers * _CHUNKS_PER_WORKER)))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
             or chunk_size < 1:
-        raise LioInputError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+        raise LioInputError(
+            f"chunk_size must be a positive integer, not {chunk_size!r}")
     return [list(range(start, min(start + chunk_size, nboot)))
             for start in range(0, nboot, chunk_size)]
 
@@ -279,7 +282,7 @@ def bootstrap_interval(
     replicates: np.ndarray, estimate: np.ndarray, influence: np.ndarray | None,
     *, method: str = "bca", level: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile or BCa limits for each column of ``replicates``.
+    """Compute percentile or BCa limits for each column of ``replicates``.
 
     Parameters
     ----------
@@ -303,7 +306,7 @@ def bootstrap_interval(
     Percentile: the alpha/2 and 1 - alpha/2 quantiles. BCa (Efron, 1987):
     z0 = Phi^-1(#{t* < t} / B), a = sum l^3 / (6 (sum l^2)^(3/2)), and the
     quantiles Phi(z0 + (z0 + z_q) / (1 - a (z0 + z_q))) for q = alpha/2 and
-    1 - alpha/2 (Efron & Tibshirani, 1993, eqs. 14.9-14.15).
+    1 - alpha/2 (Efron & Tibshirani, 1993, chapter 14).
     """
     alpha = 1 - level
     lower_q = np.full(replicates.shape[1], alpha / 2)
@@ -333,7 +336,7 @@ def _bca_quantile(z0: np.ndarray, acceleration: np.ndarray, z: float) -> np.ndar
 
 
 def case_scores(engine: FittedEngine) -> list[np.ndarray]:
-    """Casewise gradients of the log-likelihood, one (n_g, npar) array per group.
+    """Return casewise gradients of the log-likelihood, one (n_g, npar) array per group.
 
     For case i with residual r_i = y_i - mu and P = Sigma^-1, the derivative
     along a row with dSigma = U V' + V U' and dmu is
@@ -420,7 +423,7 @@ class BootstrapResult:
         names: Sequence[str] | None = None, *, method: str = "bca",
         level: float = 0.95,
     ) -> pd.DataFrame:
-        """Bootstrap SEs and intervals of any function of the free parameters.
+        """Compute bootstrap SEs and intervals of any function of the free parameters.
 
         Parameters
         ----------
@@ -460,7 +463,8 @@ class BootstrapResult:
                                  "ci_lower": nan, "ci_upper": nan})
         influence = None
         if method == "bca":
-            influence = self._influence_of_parameters @ numerical_jacobian(function, x).T
+            gradient = numerical_jacobian(function, x)
+            influence = self._influence_of_parameters @ gradient.T
         lower, upper = bootstrap_interval(values, estimate, influence, method=method,
                                           level=level)
         undefined = [str(n) for n, lo in zip(names, lower) if not np.isfinite(lo)]
@@ -474,8 +478,9 @@ class BootstrapResult:
             "ci_lower": lower, "ci_upper": upper,
         })
 
-    def parameter_table(self, *, method: str = "bca", level: float = 0.95) -> pd.DataFrame:
-        """Bootstrap SEs and intervals of every free and defined parameter.
+    def parameter_table(self, *, method: str = "bca",
+                        level: float = 0.95) -> pd.DataFrame:
+        """Compute bootstrap SEs and intervals of every free and defined parameter.
 
         Returns
         -------
@@ -511,11 +516,12 @@ class BootstrapResult:
 
     def summary(self) -> str:
         """Return the settings, the failures and the free parameters' intervals."""
+        unit = f"clusters of {self.cluster!r}" if self.cluster else "cases"
+        within = " within groups" if len(self.engine.group_names) > 1 else ""
         lines = [
             f"Bootstrap: {self.nboot} replicates (seed {self.seed}), "
             f"{len(self.estimates)} succeeded, {self.nfailed} failed",
-            f"  resampling: cases{' by cluster ' + repr(self.cluster) if self.cluster else ''}"
-            f"{' within groups' if len(self.engine.group_names) > 1 else ''}",
+            f"  resampling: {unit}{within}",
             f"  ran on: {self.executor.describe()}",
             "",
         ]
@@ -618,7 +624,8 @@ def _bollen_stine_frames(engine: FittedEngine):
     """Transform each group's data so that its sample moments equal the model's.
 
     Z = (Y - ybar) S^-1/2 Sigma^1/2 (+ mu under a mean structure), with
-    symmetric square roots (Bollen & Stine, 1992, eq. 4).
+    symmetric square roots (Bollen & Stine, 1992), as lavaan's
+    ``bootstrapLavaan`` does.
     """
     frames = []
     for group, (name, values) in enumerate(engine.frames):

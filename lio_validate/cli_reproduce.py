@@ -64,7 +64,8 @@ def _config_files(config: Path) -> list[Path]:
         files = sorted(config.glob("*.yaml")) + sorted(config.glob("*.yml"))
         if not files:
             raise LioInputError(
-                f"the folder {str(config)!r} holds no *.yaml config; give a config file"
+                f"the folder {str(config)!r} contains no *.yaml file; give a config "
+                "file"
             )
         return files
     if not config.exists():

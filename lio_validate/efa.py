@@ -8,7 +8,7 @@ starting CFA model.
 
 Parallel analysis (Horn, 1965) compares each eigenvalue of the items'
 correlation matrix with the same eigenvalue of random normal data of the same
-size, and retains factors while the observed eigenvalue exceeds the 95th
+size. Factors are retained while the observed eigenvalue exceeds the 95th
 percentile of the random ones (Glorfeld, 1995). Components use the
 eigenvalues of the correlation matrix, factors those of the reduced matrix
 with squared multiple correlations on the diagonal (Humphreys & Ilgen, 1969).
@@ -34,7 +34,7 @@ import pandas as pd
 
 from lio_validate.exceptions import DataError, LioInputError
 
-__all__ = ["ParallelAnalysis", "EFAResult", "parallel_analysis", "efa"]
+__all__ = ["EFAResult", "ParallelAnalysis", "efa", "parallel_analysis"]
 
 ROTATIONS = ("oblimin", "varimax", "promax", "none")
 
@@ -136,7 +136,7 @@ def parallel_analysis(
         raise LioInputError(f"quantile must lie between 0 and 1, not {quantile!r}")
     if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
         raise LioInputError(f"n_iter must be a positive integer, not {n_iter!r}")
-    values, names = _items(data, items)
+    values, _ = _items(data, items)
     nobs, p = values.shape
     correlation = np.corrcoef(values, rowvar=False)
     observed_pc = np.linalg.eigvalsh(correlation)[::-1]

@@ -3,15 +3,16 @@
 Every directed path from the predictor to the outcome through the model's
 regressions (``~``) and loadings (``=~``) is listed with its effect, the
 product of the coefficients along it. The total effect is the sum over all
-paths, computed as the (outcome, predictor) element of (I - A)^-1 - I with A
-the matrix of direct effects, and the total indirect effect is the total minus
-the direct effect (Bollen, 1987). Standard errors follow by the delta method,
-J V J' with J the numerical Jacobian of the effects with respect to the free
-parameters and V their covariance matrix, the rule that lavaan 0.6 applies to
-defined parameters (``:=``), so a path written as ``ind := a*b`` gets the same
-estimate and SE from both. Standardized effects multiply by sd(predictor) /
-sd(outcome) with model-implied total standard deviations, which equals the
-product of the standardized coefficients along the path.
+paths. It is computed as the (outcome, predictor) element of (I - A)^-1 - I,
+with A the matrix of direct effects, and the total indirect effect is the
+total minus the direct effect (Bollen, 1987). Standard errors follow by the
+delta method, J V J' with J the numerical Jacobian of the effects with
+respect to the free parameters and V their covariance matrix. lavaan 0.6
+applies the same rule to defined parameters (``:=``), so a path written as
+``ind := a*b`` gets the same estimate and SE from both. Standardized effects
+multiply by sd(predictor) / sd(outcome) with model-implied total standard
+deviations, which equals the product of the standardized coefficients along
+the path.
 
 References
 ----------
@@ -24,8 +25,8 @@ structural equation models. Sociological Methodology, 13, 290-312.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,12 @@ from lio_validate.model import RamModel
 __all__ = [
     "EffectsResult",
     "NonRecursiveWarning",
-    "indirect_effects",
     "effect_function",
     "enumerate_paths",
+    "indirect_effects",
 ]
 
-# Largest number of specific paths listed for one predictor-outcome pair; a
+# Largest number of specific paths listed for one predictor-outcome pair. A
 # dense model can have exponentially many, and their sum is the total anyway.
 MAX_PATHS = 500
 
@@ -176,7 +177,7 @@ def enumerate_paths(
 
 
 def _has_cycle(pattern: np.ndarray, nodes: set[int]) -> bool:
-    """Whether the direct effects among ``nodes`` contain a loop (Kahn's sort)."""
+    """Return whether the direct effects among ``nodes`` form a loop (Kahn's sort)."""
     members = sorted(nodes)
     sub = pattern[np.ix_(members, members)]
     remaining = set(range(len(members)))

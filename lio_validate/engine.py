@@ -71,11 +71,11 @@ class FittedEngine:
     row_index: tuple[pd.Index, ...] | None
     group_names: tuple[str, ...]
 
-    def require_stats(self, what: str) -> SampleStatistics:
+    def require_stats(self, task: str) -> SampleStatistics:
         """Return the sample statistics or raise, naming the caller's task."""
         if self.stats is None:
             raise LioInputError(
-                f"{what} needs the sample means or the group sizes, which the fit "
+                f"{task} needs the sample means or the group sizes, which the fit "
                 "does not store for a model with several groups or a mean "
                 "structure; pass the data the model was fitted to as data=..."
             )

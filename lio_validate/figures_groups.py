@@ -6,8 +6,8 @@ differs between, say, the lower and the higher educated. :func:`plot_invariance_
 draws the fit measures of the configural, metric, scalar and strict models with the
 change from each level to the next.
 
-Groups are told apart by marker shape as well as by colour (Okabe-Ito), so the
-figures survive greyscale printing and the common forms of colour-vision deficiency.
+Groups differ in marker shape as well as in colour (Okabe-Ito), so the figures
+survive greyscale printing and the common forms of colour-vision deficiency.
 """
 
 from __future__ import annotations
@@ -124,10 +124,10 @@ def _select_parameters(
     known = list(dict.fromkeys(table["name"]))
     unknown = [name for name in names if name not in known]
     if unknown:
-        shown = ", ".join(repr(name) for name in known[:12])
+        examples = ", ".join(repr(name) for name in known[:12])
         raise LioInputError(
             f"Parameter(s) {unknown} are not in the estimates. Write them as lavaan "
-            f"names them, for example {shown}."
+            f"names them, for example {examples}."
         )
     return table[table["name"].isin(names)], list(dict.fromkeys(names))
 

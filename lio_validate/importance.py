@@ -38,11 +38,15 @@ from lio_validate.engine import FittedEngine, fitted_engine
 from lio_validate.exceptions import LioInputError
 from lio_validate.model import RamModel
 
-__all__ = ["DominanceResult", "dominance_analysis", "general_dominance",
-           "MAX_PREDICTORS"]
+__all__ = [
+    "MAX_PREDICTORS",
+    "DominanceResult",
+    "dominance_analysis",
+    "general_dominance",
+]
 
-# 2^p subsets are evaluated per outcome; 15 predictors give 32,768 subsets,
-# about a second per evaluation and too slow for a bootstrap beyond that.
+# Each outcome needs the R^2 of all 2^p subsets of its predictors. Fifteen
+# predictors give 32,768 subsets, and more would make a bootstrap too slow.
 MAX_PREDICTORS = 15
 
 
@@ -65,8 +69,8 @@ def general_dominance(correlation: np.ndarray) -> tuple[np.ndarray, float]:
     for mask in range(1, 2**p):
         members = [k for k in range(p) if mask >> k & 1]
         r = outcome[members]
-        r_squared[mask] = float(r @ np.linalg.solve(predictors[np.ix_(members, members)],
-                                                    r))
+        block = predictors[np.ix_(members, members)]
+        r_squared[mask] = float(r @ np.linalg.solve(block, r))
 
     weights = np.zeros(p)
     for j in range(p):

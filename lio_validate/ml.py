@@ -330,9 +330,12 @@ def fit_ml(
 
 
 def minimize(objective, model: RamModel, x0: np.ndarray, *,
-             max_iterations: int = 1000) -> OptimizationResult:
+             max_iterations: int = 1000,
+             gradient_tolerance: float | None = None) -> OptimizationResult:
     """Minimise ``objective.value`` and check the gradient at the end.
 
+    ``gradient_tolerance`` (default :data:`GRADIENT_TOLERANCE`) is the
+    largest absolute gradient accepted; a bootstrap refit may loosen it.
     Fisher scoring with step halving runs first, with
     ``objective.information`` as the scoring matrix. If it fails (a singular
     information or no descent), scipy's ``trust-exact`` takes over with the
@@ -347,10 +350,11 @@ def minimize(objective, model: RamModel, x0: np.ndarray, *,
     covariance structure analysis with specific comparisons using factor
     analysis. Psychometrika, 44(1), 99-113.
     """
+    tolerance = GRADIENT_TOLERANCE if gradient_tolerance is None else gradient_tolerance
     x0 = _rescue_start(objective, model, x0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        scored = _fisher_scoring(objective, x0)
+        scored = _fisher_scoring(objective, x0, tolerance)
         if scored is not None:
             return scored
         result = optimize.minimize(
@@ -361,7 +365,7 @@ def minimize(objective, model: RamModel, x0: np.ndarray, *,
         x = result.x
         grad = objective.gradient(x)
         if not np.all(np.isfinite(grad)) or \
-                np.max(np.abs(grad), initial=0) > GRADIENT_TOLERANCE:
+                np.max(np.abs(grad), initial=0) > tolerance:
             polish = optimize.minimize(
                 objective.value, x, jac=objective.gradient, method="L-BFGS-B",
                 options={"maxiter": 20 * max_iterations, "gtol": 1e-12,
@@ -374,13 +378,14 @@ def minimize(objective, model: RamModel, x0: np.ndarray, *,
     grad = objective.gradient(x)
     max_abs = float(np.max(np.abs(grad), initial=0.0)) if np.all(np.isfinite(grad)) \
         else np.inf
-    converged = max_abs <= GRADIENT_TOLERANCE
+    converged = max_abs <= tolerance
     return OptimizationResult(x, float(objective.value(x)), iterations, max_abs,
                               converged, str(result.message))
 
 
 def _fisher_scoring(
-    objective, x: np.ndarray, max_iterations: int = 50
+    objective, x: np.ndarray, tolerance: float = GRADIENT_TOLERANCE,
+    max_iterations: int = 50,
 ) -> OptimizationResult | None:
     """Fisher scoring with step halving; None if it fails to converge.
 
@@ -393,7 +398,7 @@ def _fisher_scoring(
         grad = objective.gradient(x)
         if not np.all(np.isfinite(grad)):
             return None
-        if np.max(np.abs(grad), initial=0.0) <= 0.01 * GRADIENT_TOLERANCE:
+        if np.max(np.abs(grad), initial=0.0) <= 0.01 * tolerance:
             return OptimizationResult(x, value, iteration - 1,
                                       float(np.max(np.abs(grad), initial=0.0)), True,
                                       "Fisher scoring converged")
@@ -416,7 +421,7 @@ def _fisher_scoring(
         x, value = candidate, candidate_value
     grad = objective.gradient(x)
     max_abs = float(np.max(np.abs(grad), initial=0.0))
-    if max_abs > GRADIENT_TOLERANCE:
+    if max_abs > tolerance:
         return None
     return OptimizationResult(x, value, iteration, max_abs, True, "Fisher scoring")
 

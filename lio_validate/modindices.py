@@ -2,18 +2,19 @@
 
 The model is extended by every parameter that lavaan 0.6.14 considers for
 release: each fixed parameter of the model (marker loadings, fixed variances,
-fixed-x covariate moments, latent means) and each absent loading, residual
-covariance, regression and intercept that ``lav_partable_full`` generates.
-With I the expected unit information of the extended model at the estimate
-(also after MLR, FIML or observed-information fits, as in lavaan) and g the
-gradient of lavaan's ``fmin`` (half the ML discrepancy), partitioned into the
-new parameters (1) and the free ones (2),
+latent means) and each absent loading, residual covariance, regression and
+intercept that ``lav_partable_full`` generates. Let I be the expected unit
+information of the extended model at the estimate, which lavaan uses after
+MLR, FIML or observed-information fits too, and g the gradient of lavaan's
+``fmin`` (half the ML discrepancy). Partitioned into the new parameters (1)
+and the free ones (2),
 
     V = I_11 - I_12 I_22^-1 I_21,   MI = N g_1^2 / diag V,   EPC = -g_1 / diag V
 
-(Sorbom, 1989, eqs. 5 and 6; Saris, Satorra & Sorbom, 1987). A parameter
-whose diag V is below eps^(1/3) cannot be identified once freed (a marker
-loading, a feedback path); lavaan drops it, and so does this module.
+(Saris, Satorra & Sorbom, 1987; Sorbom, 1989). A parameter whose diag V is
+below eps^(1/3) cannot be identified once freed (a marker loading, a feedback
+path), so lavaan drops it, and so does this module. Under fixed.x, lavaan
+also reports no MI for candidates that change the covariates' moments.
 Standardized EPCs pass |EPC| through lavaan's std.lv and std.all maps with
 the current estimates in place of the variances, and keep the EPC's sign.
 
@@ -38,7 +39,7 @@ from lio_validate.exceptions import LioInputError
 from lio_validate.model import RamModel, build_ram_model
 from lio_validate.partable import ParameterTable
 
-__all__ = ["ModificationIndices", "modindices", "MODINDICES_COLUMNS"]
+__all__ = ["MODINDICES_COLUMNS", "ModificationIndices", "modindices"]
 
 MODINDICES_COLUMNS = ("lhs", "op", "rhs", "group", "mi", "epc", "sepc_lv",
                       "sepc_all", "sepc_nox")
@@ -131,7 +132,7 @@ def _candidate_terms(table: ParameterTable) -> list[tuple[str, str, str]]:
 def _key(lhs: str, op: str, rhs: str, group: int) -> tuple:
     if op == "~~":
         # NOTE: lavaan matches rows on lhs/op/rhs as written, so a user's
-        # "y5 ~~ y1" would also get a candidate "y1 ~~ y5" there; here the two
+        # "y5 ~~ y1" would also get a candidate "y1 ~~ y5" there. Here the two
         # are the same parameter.
         lhs, rhs = sorted((lhs, rhs))
     return lhs, op, rhs, group
@@ -173,8 +174,9 @@ def _extend(engine: FittedEngine) -> _Extended:
             if key in existing:
                 continue
             existing.add(key)
-            new_records.append(dict(lhs=lhs, op=op, rhs=rhs, group=group, user=10,
-                                    value=0.0, label="", exo=0, line=0))
+            new_records.append({"lhs": lhs, "op": op, "rhs": rhs, "group": group,
+                                "user": 10, "value": 0.0, "label": "", "exo": 0,
+                                "line": 0})
     added = pd.DataFrame.from_records(new_records, columns=[
         "lhs", "op", "rhs", "group", "user", "value", "label", "exo", "line"])
     start = int(free.max()) + 1 if len(free) else 1
@@ -186,7 +188,7 @@ def _extend(engine: FittedEngine) -> _Extended:
                                     table.ngroups, table.meanstructure)
     stats = engine.stats
     extended_model = build_ram_model(extended_table, stats)
-    # Fixed-x rows are free now, so their values come from x below; every row
+    # Fixed-x rows are free now, so their values come from x below. Every row
     # value equals the fitted model's, and the new rows start at zero.
     values = extended["value"].to_numpy(dtype=float)
     x = np.zeros(int(extended["free"].max()))
@@ -272,7 +274,11 @@ def _standardize_row(lhs, op, rhs, value, lv, ov_x, sd, variance, residual_sd):
         std_all = std_lv / sd[rhs] if rhs not in lv else std_lv
         return std_lv, std_all, std_all
     if op == "~":
-        std_lv = value / (sd[lhs] if lhs in lv else 1.0) * (sd[rhs] if rhs in lv else 1.0)
+        std_lv = value
+        if lhs in lv:
+            std_lv = std_lv / sd[lhs]
+        if rhs in lv:
+            std_lv = std_lv * sd[rhs]
         scale_lhs = 1.0 if lhs in lv else sd[lhs]
         std_all = std_lv / scale_lhs * (1.0 if rhs in lv else sd[rhs])
         std_nox = std_lv / scale_lhs * (1.0 if rhs in lv or rhs in ov_x else sd[rhs])
@@ -313,9 +319,9 @@ def modindices(
     fit : SEMResult
         A model fitted with ML.
     data : pandas.DataFrame, optional
-        The data the model was fitted to; needed only for fits with several
-        groups or a mean structure, whose sample means and group sizes the
-        fit does not store.
+        The data the model was fitted to. Only fits with several groups or a
+        mean structure need it, because the fit does not store their sample
+        means and group sizes.
     sort : bool, default False
         Sort by decreasing MI; otherwise lavaan's row order.
     minimum_value : float, default 0.0

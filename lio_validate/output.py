@@ -229,7 +229,7 @@ def table_to_latex(
 
 
 def is_table_file(name: str) -> bool:
-    """Tell whether a results-folder file holds numbers that a rerun must repeat.
+    """Tell whether a results-folder file contains numbers that a rerun must repeat.
 
     Tables are every ``.csv``, ``.tex`` and ``.json`` file except
     ``manifest.json``, whose times and paths change on every run.

@@ -20,17 +20,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from lio_validate.exceptions import LioInputError
 
-__all__ = ["ExecutorInfo", "run_chunks", "resolve_n_jobs", "show_progress"]
+__all__ = ["ExecutorInfo", "resolve_n_jobs", "run_chunks", "show_progress"]
 
 
 @dataclass(frozen=True)
 class ExecutorInfo:
-    """Where the chunks ran: ``backend`` ("serial", "joblib" or "dask"),
+    """Executor record: ``backend`` ("serial", "joblib" or "dask"),
     ``n_workers`` (processes or Dask worker threads) and ``seconds`` of wall
     time."""
 
@@ -64,7 +65,7 @@ def show_progress(progress: bool | None) -> bool:
 
 
 def _progress_bar(total: int, enabled: bool, description: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=description, unit="replicate",
                 leave=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ class ParameterTable:
     ngroups: int
     meanstructure: bool
 
-    @property
+    @cached_property
     def npar(self) -> int:
         return int(self.frame["free"].max()) if len(self.frame) else 0
 

@@ -42,6 +42,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import special
+from scipy.linalg import blas
 
 from lio_validate.exceptions import ConvergenceWarning, DataError, DataWarning
 
@@ -771,7 +772,7 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
                       < (n_categories - 1)[:, None]).ravel()
 
     nstat = int(threshold_used.sum()) + len(rho)
-    gamma = np.zeros((nstat, nstat))
+    gamma = np.zeros((nstat, nstat), order="F")
     pair_index = np.arange(len(rho))
     item_index = np.arange(p)
     for start in range(0, nobs, _ROWS_PER_BLOCK):
@@ -779,9 +780,12 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
         z_threshold = threshold_cells[item_index, block].reshape(len(block), -1)
         z_pair = pair_cells[pair_index, block[:, first] * width + block[:, second]]
         z = np.hstack([z_threshold[:, threshold_used], z_pair])
-        gamma += z.T @ z
-    gamma *= nobs
-    return (gamma + gamma.T) / 2.0
+        # z' z by the symmetric rank-k update, which fills the upper triangle
+        # only and costs half a general product; z.T is Fortran-ordered, so
+        # BLAS reads it without a copy.
+        gamma = blas.dsyrk(1.0, z.T, beta=1.0, c=gamma, trans=0, overwrite_c=True)
+    upper = np.triu(gamma)
+    return nobs * (upper + np.triu(upper, 1).T)
 
 
 def _univariate_scores(bounds, n_categories) -> np.ndarray:

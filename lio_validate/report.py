@@ -40,6 +40,9 @@ FIGURE_CAPTIONS = {
     "loadings": "Standardized loadings per factor",
     "standardized_loadings": "Standardized loadings per factor",
     "reliability": "Reliability per scale: Cronbach's alpha with its CI and omega",
+    "group_paths": "Structural paths per group with their confidence intervals",
+    "invariance_ladder": "Fit of each measurement invariance level and the change "
+    "from the level before",
 }
 
 # Robust or scaled counterpart of each fit measure, best first.
@@ -575,13 +578,21 @@ def _warnings_section(warnings: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
+def _default_caption(stem: str) -> str:
+    """Caption a figure by its stem; ``path_diagram_<group>`` names its group."""
+    if stem in FIGURE_CAPTIONS:
+        return FIGURE_CAPTIONS[stem]
+    if stem.startswith("path_diagram_"):
+        group = stem[len("path_diagram_") :]
+        return f"Path diagram of group {group} with standardized estimates"
+    return stem.replace("_", " ").capitalize()
+
+
 def _figures_section(figures: Sequence[str] | Mapping[str, str]) -> str:
     lines = ["## Figures"]
     captions = figures if isinstance(figures, Mapping) else {}
     for stem in figures:
-        caption = captions.get(stem) or FIGURE_CAPTIONS.get(
-            stem, stem.replace("_", " ").capitalize()
-        )
+        caption = captions.get(stem) or _default_caption(stem)
         svg_link = f"[figures/{stem}.svg](figures/{stem}.svg)"
         lines += [
             "",

@@ -42,7 +42,6 @@ pre { background: #f5f5f5; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem
 figure { margin: 1.2rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9rem; color: #444; }
-p.warning { color: #7a3b00; }
 """.strip()
 
 _FENCE = re.compile(r"^(`{3,})\s*$")

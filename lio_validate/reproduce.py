@@ -215,6 +215,16 @@ def _analysis_from(
 def load_config(path: str | Path) -> PaperConfig:
     """Read and check a paper configuration (YAML).
 
+    Top-level keys: ``data`` (required), ``analyses`` (required, a list),
+    ``model`` (lavaan text) or ``model_file``, ``levels`` ({factor: level}) or
+    ``levels_file`` (JSON), ``reverse`` ({items, scale_min, scale_max}: items
+    recoded as scale_min + scale_max - x before any analysis), ``title`` and
+    ``seed``. The seed is only recorded, because no analysis here draws random
+    numbers. Each analysis has ``name`` and ``kind`` (reliability, cfa, sem or
+    groups) and may have ``title``, its own ``model`` or ``model_file``,
+    ``scales`` ({scale: [items]}, reliability), and ``group``, ``groups`` and
+    ``parameters`` (groups). Paths are relative to the YAML file.
+
     Raises
     ------
     LioInputError
@@ -330,7 +340,7 @@ def reproduce(
 ) -> Path:
     """Run every analysis of a configuration and write one results folder.
 
-    The folder holds ``tables/`` (CSV and LaTeX), ``figures/`` (PNG, SVG and PDF),
+    The folder contains ``tables/`` (CSV and LaTeX), ``figures/`` (PNG, SVG and PDF),
     ``README.md`` and ``manifest.json``, and appears all at once when everything
     is written (see :func:`lio_validate.output.write_results_folder`).
 
@@ -433,15 +443,15 @@ class RerunResult:
 
 def _strip_out(argv: list[str]) -> list[str]:
     """Remove ``--out DIR`` (or ``--out=DIR``) from a recorded command."""
-    kept, skip = [], False
+    arguments, skip = [], False
     for argument in argv:
         if skip:
             skip = False
         elif argument == "--out":
             skip = True
         elif not argument.startswith("--out="):
-            kept.append(argument)
-    return kept
+            arguments.append(argument)
+    return arguments
 
 
 def _environment_notes(record: Mapping[str, Any]) -> list[str]:
@@ -480,12 +490,12 @@ def _describe_changes(changes: list[manifest.InputFileChange]) -> str:
 def rerun(manifest_path: str | Path, out_dir: str | Path) -> RerunResult:
     """Repeat the run recorded in a manifest and compare its tables.
 
-    Stages: read the manifest, check that every input file still has its recorded
-    SHA-256, run the recorded command (its ``argv``, with ``--out`` replaced by
-    ``out_dir``) in a new Python process in the recorded working directory, and
-    compare every table file (CSV and JSON except the manifest) of the new folder
-    with the folder of the manifest. When that folder holds no tables, the
-    checksums recorded in the manifest's ``outputs`` are used.
+    Stages: read the manifest and check that every input file still has its
+    recorded SHA-256. Then run the recorded command (its ``argv``, with ``--out``
+    replaced by ``out_dir``) in a new Python process in the recorded working
+    directory. Last, compare every table file (CSV, LaTeX and JSON except the
+    manifest) of the new folder with the folder of the manifest. When that folder
+    contains no tables, the checksums in the manifest's ``outputs`` are used.
 
     Parameters
     ----------
@@ -540,6 +550,9 @@ def rerun(manifest_path: str | Path, out_dir: str | Path) -> RerunResult:
             f"the recorded command failed with exit status {completed.returncode}: "
             f"{completed.stderr.strip()}"
         )
+    # The repeated run's warnings belong in the reviewer's view too.
+    if completed.stderr.strip():
+        print(completed.stderr.rstrip(), file=sys.stderr)
 
     expected = output.table_checksums(folder) or dict(record.get("outputs") or {})
     actual = output.table_checksums(out_dir)

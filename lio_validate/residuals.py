@@ -6,18 +6,17 @@ unrestricted normal model (lavaan 0.6's ``type = "normalized"``, built on the
 unstructured h1 information): with N the group's size and S the N-divisor
 sample covariance,
 
-    Var(s_ij) = (s_ii s_jj + s_ij^2) / N,    Var(ybar_i) = s_ii / N
+    Var(s_ij) = (s_ii s_jj + s_ij^2) / N,    Var(ybar_i) = s_ii / N.
 
-(Joreskog & Sorbom, 1988; Bollen, 1989, p. 286). As in lavaan 0.6.14, a
-residual below 1e-5 in absolute value is divided by 1, so an exactly fitted
-moment stays a raw near-zero number, and the moments of fixed-x covariates are
-included (their residuals are zero).
+With fixed-x covariates the other moments' variances are conditional on the
+covariates' moments (see ``_moment_se``). As in lavaan 0.6.14
+(``lav_residuals.R``), a residual below 1e-5 in absolute value is divided by
+1, so an exactly fitted moment stays a raw near-zero number.
 
 References
 ----------
-Bollen, K. A. (1989). Structural Equations with Latent Variables. Wiley.
-Joreskog, K. G., & Sorbom, D. (1988). LISREL 7: A guide to the program and
-applications. SPSS Inc.
+Rosseel, Y. (2012). lavaan: An R package for structural equation modeling.
+Journal of Statistical Software, 48(2), 1-36.
 """
 
 from __future__ import annotations
@@ -85,7 +84,7 @@ class Residuals:
         return "\n".join(lines)
 
 
-def residuals(fit, data=None, *, type: str = "normalized") -> Residuals:  # noqa: A002
+def residuals(fit, data=None, *, type: str = "normalized") -> Residuals:
     """Compute the residuals of the sample covariances and means.
 
     Parameters
@@ -122,7 +121,7 @@ def residuals(fit, data=None, *, type: str = "normalized") -> Residuals:  # noqa
             if model.table.meanstructure:
                 mean_residual = _normalize(mean_residual, mean_se)
         covs.append(pd.DataFrame(residual, index=names, columns=names))
-        means.append(pd.Series(mean_residual, index=names, name=stats.groups[group].name))
+        means.append(pd.Series(mean_residual, index=names, name=sample.name))
     return Residuals(type, tuple(covs),
                      tuple(means) if model.table.meanstructure else None,
                      engine.group_names)

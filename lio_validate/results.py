@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["SEMResult", "ESTIMATE_COLUMNS", "FIT_MEASURE_NAMES"]
+__all__ = ["SEMResult", "FitInternals", "ESTIMATE_COLUMNS", "FIT_MEASURE_NAMES"]
 
 ESTIMATE_COLUMNS = (
     "lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
@@ -25,6 +25,23 @@ FIT_MEASURE_NAMES = (
     "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_pvalue",
     "srmr", "logl", "aic", "bic",
 )
+
+
+@dataclass(frozen=True)
+class FitInternals:
+    """The fitted model's building blocks, for post-estimation tools.
+
+    ``ram`` is the RamModel, ``stats`` the SampleStatistics (EM moments under
+    FIML), ``x`` the estimated free parameters, ``objective`` the discrepancy
+    function that was minimised, and ``data`` the complete cases per group
+    (before FIML pattern sorting).
+    """
+
+    ram: object
+    stats: object
+    x: np.ndarray
+    objective: object
+    data: tuple[np.ndarray, ...]
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,7 @@ class SEMResult:
     options: Mapping[str, object]
     nobs_dropped: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    internals: "FitInternals | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit_measures", MappingProxyType(dict(self.fit_measures)))

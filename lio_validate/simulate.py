@@ -5,6 +5,13 @@
 codes, and :func:`write_example` regenerates the bundled example in
 ``examples/organisation``. The model classes and their presets are defined in
 :mod:`lio_validate.population`, and this module re-exports them.
+
+The full survey simulator, with organisations, missing codes, weights,
+reverse-keyed and text items and group differences, is
+:func:`simulate_survey` with :func:`nea_design`
+(:mod:`lio_validate.simulate_design`), and :func:`write_survey` writes it as
+.sav, .parquet and .csv files with a codebook (:mod:`lio_validate.simulate_write`).
+This module re-exports them too.
 """
 
 from __future__ import annotations
@@ -25,6 +32,15 @@ from lio_validate.population import (
     Regression,
     organisation_model,
 )
+from lio_validate.simulate_design import (
+    InterceptShift,
+    PathDifference,
+    SimulatedSurvey,
+    SurveyDesign,
+    nea_design,
+    simulate_survey,
+)
+from lio_validate.simulate_write import write_nea_example, write_survey
 
 __all__ = [
     "Factor",
@@ -35,6 +51,14 @@ __all__ = [
     "likert_thresholds",
     "simulate_responses",
     "write_example",
+    "InterceptShift",
+    "PathDifference",
+    "SimulatedSurvey",
+    "SurveyDesign",
+    "nea_design",
+    "simulate_survey",
+    "write_survey",
+    "write_nea_example",
     "EXAMPLE_DIRECTORY",
     "EXAMPLE_SEED",
     "EXAMPLE_NOBS",

@@ -217,26 +217,18 @@ def fit_dwls(
     weighting, robust = _check_options(estimator, max_categories)
     messages: list[str] = []
 
-    # Parse, find the items, code their categories and keep complete rows.
+    # Parse and check the model before touching the data.
     parsed = parse_model(model) if isinstance(model, str) else model
     structural, threshold_terms = _split_threshold_terms(parsed)
     items = _ordinal_items(structural, ordered, threshold_terms)
-    frame = data.frame if hasattr(data, "frame") else data
-    if not isinstance(frame, pd.DataFrame):
-        raise LioInputError(
-            f"data must be a pandas DataFrame, not {type(frame).__name__}"
-        )
-    missing_columns = [item for item in items if item not in frame.columns]
-    if missing_columns:
-        prepare_data(structural, frame, group=group)  # raises with a spelling hint
-    coded, levels, encoding_messages = encode_ordinal_items(
-        frame, items, max_categories=max_categories)
-    for category, text in encoding_messages:
-        _emit(messages, text, category)
-    prepared, data_messages = prepare_data(structural, coded, group=group)
-    for text in data_messages:
-        _emit(messages, text, ListwiseDeletionWarning)
+    _check_ordinal_terms(structural, items)
+
+    # Code the categories of the items, keep complete rows, build the table.
+    levels, prepared = _prepare_items(structural, data, items, group, max_categories,
+                                      messages)
     group_names = tuple(name for name, _ in prepared.frames)
+    table = build_ordinal_table(structural, threshold_terms, levels,
+                                ngroups=len(group_names), std_lv=std_lv)
 
     # Stage 1: thresholds, polychoric correlations and Gamma per group.
     sample = []
@@ -248,9 +240,7 @@ def fit_dwls(
         sample.append(statistics)
     sample = tuple(sample)
 
-    # The model: parameter table with thresholds, RAM matrices, weights.
-    table = build_ordinal_table(structural, threshold_terms, levels,
-                                ngroups=len(sample), std_lv=std_lv)
+    # The model on the polychorics: RAM matrices, weights.
     stats = _correlations_as_moments(sample)
     ordinal_model = _ordinal_model(table, stats, levels)
     data_blocks = tuple(
@@ -281,8 +271,10 @@ def fit_dwls(
     info = wls_tests.information(deltas, data_blocks)
     info_inverse = covariance_of_estimates(ordinal_model.ram, info, 1.0)
     divisor = sum(s.nobs for s in sample) - len(sample)
-    meat = wls_tests.robust_meat(deltas, data_blocks)
+    products = meat = None
     if robust:
+        products = wls_tests.gamma_products(deltas, data_blocks)
+        meat = wls_tests.robust_meat(deltas, data_blocks, products)
         vcov = info_inverse @ meat @ info_inverse / divisor
     else:
         vcov = info_inverse / divisor
@@ -291,7 +283,7 @@ def fit_dwls(
     final_table, final_ram = _at_estimates(ordinal_model, stats, x)
     _check_residual_variances(ordinal_model, x, final_table, group_names, messages)
     fit_measures = _fit_measures(ordinal_model, data_blocks, sample, x, optimum,
-                                 deltas, info_inverse, meat, robust,
+                                 deltas, info_inverse, meat, products,
                                  chisq_has_pvalue=weighting != "ULS")
     estimates = _estimates(final_ram, x, vcov, group_names)
     free_names = _free_parameter_names(final_table, group_names)
@@ -380,6 +372,27 @@ def _ordinal_items(parsed: ParsedModel, ordered, threshold_terms) -> tuple[str, 
     return observed
 
 
+def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
+                   messages: list[str]):
+    """Return the categories of the items and the complete rows per group."""
+    frame = data.frame if hasattr(data, "frame") else data
+    if not isinstance(frame, pd.DataFrame):
+        raise LioInputError(
+            f"data must be a pandas DataFrame, not {type(frame).__name__}"
+        )
+    if any(item not in frame.columns for item in items):
+        prepare_data(parsed, frame, group=group)  # raises, with a spelling hint
+
+    coded, levels, encoding_messages = encode_ordinal_items(
+        frame, items, max_categories=max_categories)
+    for category, text in encoding_messages:
+        _emit(messages, text, category, stacklevel=4)
+    prepared, data_messages = prepare_data(parsed, coded, group=group)
+    for text in data_messages:
+        _emit(messages, text, ListwiseDeletionWarning, stacklevel=4)
+    return levels, prepared
+
+
 # --------------------------------------------------------------------------
 # Parameter table
 # --------------------------------------------------------------------------
@@ -408,7 +421,7 @@ def build_ordinal_table(
         For intercepts or item variances written by the user, or threshold
         terms that do not match an item's categories.
     """
-    _check_ordinal_terms(parsed, levels)
+    _check_ordinal_terms(parsed, levels.items)
     base = build_parameter_table(parsed, ngroups=ngroups, std_lv=std_lv,
                                  meanstructure=False, fixed_x=False)
     written = _written_thresholds(threshold_terms, levels, ngroups)
@@ -438,7 +451,7 @@ def build_ordinal_table(
     return ParameterTable(frame, roles, parsed.definitions, ngroups, True)
 
 
-def _check_ordinal_terms(parsed: ParsedModel, levels: OrdinalLevels) -> None:
+def _check_ordinal_terms(parsed: ParsedModel, items: Sequence[str]) -> None:
     for term in parsed.terms:
         if term.op == "~1":
             raise ModelSpecificationError(
@@ -447,7 +460,7 @@ def _check_ordinal_terms(parsed: ParsedModel, levels: OrdinalLevels) -> None:
                 "fixed at 0 in the delta parameterization, and this version does not "
                 "free them: remove the line"
             )
-        if term.op == "~~" and term.lhs == term.rhs and term.lhs in levels.items:
+        if term.op == "~~" and term.lhs == term.rhs and term.lhs in items:
             raise ModelSpecificationError(
                 f"line {term.line}: {term.text!r} sets the residual variance of the "
                 f"ordinal item {term.lhs!r}; in the delta parameterization it is 1 "
@@ -616,7 +629,8 @@ def _check_residual_variances(model, x, table, group_names, messages) -> None:
 
 
 def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, meat,
-                  robust: bool, chisq_has_pvalue: bool) -> dict[str, float]:
+                  products, chisq_has_pvalue: bool) -> dict[str, float]:
+    """Return the fit measures; the robust ones only when ``products`` are given."""
     nobs = sum(s.nobs for s in sample)
     ngroups = len(sample)
     nthresholds = [len(s.thresholds) for s in sample]
@@ -641,9 +655,9 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
     df = sum(len(b.wls_obs) for b in data_blocks) - model.npar
     baseline_df = sum(len(b.wls_obs) - k for b, k in zip(data_blocks, nthresholds))
     scaled = baseline_scaled = catml = None
-    if robust:
-        scaled = wls_tests.scaled_shifted(chisq, df, deltas, data_blocks, info_inverse,
-                                          meat)
+    if products is not None:
+        scaled = wls_tests.scaled_shifted(chisq, df, data_blocks, info_inverse, meat,
+                                          products)
         baseline_scaled = wls_tests.baseline_scaled_shifted(
             baseline_chisq, baseline_df, data_blocks, nthresholds)
         catml = wls_tests.catml_inputs(

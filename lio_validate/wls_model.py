@@ -211,6 +211,32 @@ def gradient(model: OrdinalModel, data: tuple[LeastSquaresData, ...],
     return out
 
 
+def _separable_thresholds(model: OrdinalModel,
+                          data: tuple[LeastSquaresData, ...]):
+    """Find the free thresholds that only their own statistic depends on.
+
+    Such a threshold enters fmin through the single term w (t_sample - t)^2,
+    so its estimate is the sample threshold whatever the other parameters
+    are. Returns a mask over the free parameters and the values of the
+    masked ones; Gauss-Newton then runs on the others only.
+    """
+    ram = model.ram
+    in_ram = np.zeros(model.npar, dtype=bool)
+    for index in ram.groups:
+        positions = ram.free_index[index.rows]
+        in_ram[positions[positions >= 0]] = True
+
+    uses = np.zeros(model.npar, dtype=int)
+    values = np.zeros(model.npar)
+    for rows, group_data in zip(model.threshold_rows, data):
+        positions = ram.free_index[rows]
+        is_free = positions >= 0
+        np.add.at(uses, positions[is_free], 1)
+        values[positions[is_free]] = group_data.wls_obs[:len(rows)][is_free]
+    separable = (uses == 1) & ~in_ram
+    return separable, values[separable]
+
+
 def _solve_positive_definite(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Solve matrix @ x = vector for a symmetric positive definite matrix.
 
@@ -256,6 +282,9 @@ def fit_least_squares(
     """
     nobs_total = sum(d.nobs for d in data)
     x = np.asarray(x0, dtype=float).copy()
+    solved, solved_values = _separable_thresholds(model, data)
+    x[solved] = solved_values
+    active = ~solved
     value = fmin(model, data, x)
     message = f"no convergence within {max_iterations} Gauss-Newton iterations"
     iteration = 0
@@ -263,11 +292,11 @@ def fit_least_squares(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for iteration in range(1, max_iterations + 1):
-            grad = np.zeros(model.npar)
-            curvature = np.zeros((model.npar, model.npar))
+            grad = np.zeros(int(active.sum()))
+            curvature = np.zeros((len(grad), len(grad)))
             for group, group_data in enumerate(data):
                 residual = group_data.wls_obs - implied_statistics(model, x, group)
-                delta = jacobian(model, x, group)
+                delta = jacobian(model, x, group)[:, active]
                 weight = _group_weight(group_data, nobs_total)
                 weighted = group_data.weights[:, None] * delta
                 grad -= weight * (weighted.T @ residual)
@@ -289,7 +318,8 @@ def fit_least_squares(
             # fmin, so a step that leaves fmin unchanged to 1e-14 is accepted.
             accepted = False
             for _ in range(40):
-                candidate = x + step
+                candidate = x.copy()
+                candidate[active] += step
                 candidate_value = fmin(model, data, candidate)
                 if np.isfinite(candidate_value) and \
                         candidate_value <= value + 1e-14 * abs(value):

@@ -45,6 +45,7 @@ __all__ = [
     "ScaledShiftedTest",
     "RobustIndexInputs",
     "information",
+    "gamma_products",
     "robust_meat",
     "scaled_shifted",
     "baseline_scaled_shifted",
@@ -97,35 +98,43 @@ def information(deltas, data: tuple[LeastSquaresData, ...]) -> np.ndarray:
     return (out + out.T) / 2.0
 
 
-def robust_meat(deltas, data: tuple[LeastSquaresData, ...]) -> np.ndarray:
-    """Return B = sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g."""
+def gamma_products(deltas, data: tuple[LeastSquaresData, ...]) -> list[np.ndarray]:
+    """Return Gamma_g W_g Delta_g per group, shared by the SEs and the test."""
+    return [group_data.gamma @ (group_data.weights[:, None] * delta)
+            for delta, group_data in zip(deltas, data)]
+
+
+def robust_meat(deltas, data: tuple[LeastSquaresData, ...], products) -> np.ndarray:
+    """Return B = sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g.
+
+    ``products`` are the Gamma_g W_g Delta_g of :func:`gamma_products`.
+    """
     out = 0.0
-    for delta, group_data, fraction in zip(deltas, data, _fractions(data)):
-        weighted = group_data.weights[:, None] * delta
-        out = out + fraction * (weighted.T @ (group_data.gamma @ weighted))
+    for delta, group_data, product, fraction in zip(deltas, data, products,
+                                                     _fractions(data)):
+        out = out + fraction * ((group_data.weights[:, None] * delta).T @ product)
     return (out + out.T) / 2.0
 
 
-def scaled_shifted(chisq: float, df: float, deltas, data, information_inverse,
-                   meat: np.ndarray) -> ScaledShiftedTest:
+def scaled_shifted(chisq: float, df: float, data, information_inverse,
+                   meat: np.ndarray, products) -> ScaledShiftedTest:
     """Return the scaled-and-shifted test (Asparouhov & Muthen, 2010).
 
     With U = V - V Delta E^-1 Delta' V over all groups (V block diagonal with
     f_g W_g, Gamma block diagonal with Gamma_g / f_g), a = sqrt(df /
     tr((U Gamma)^2)), b = df - a tr(U Gamma) and T = a X2 + b. The traces
     expand into tr(W Gamma) - tr(E^-1 B) and tr((W Gamma)^2) - 2 tr(E^-1 L'
-    W L) + tr((E^-1 B)^2), with L_g = Gamma_g W_g Delta_g and the f_g
-    folded in.
+    W L) + tr((E^-1 B)^2), with L_g = Gamma_g W_g Delta_g (``products``) and
+    the f_g folded in.
     """
     trace_wg, trace_wg2 = 0.0, 0.0
     cross = 0.0
-    for delta, group_data, fraction in zip(deltas, data, _fractions(data)):
+    for group_data, product, fraction in zip(data, products, _fractions(data)):
         weights, gamma = group_data.weights, group_data.gamma
         weighted_gamma = weights[:, None] * gamma
         trace_wg += float(np.trace(weighted_gamma))
         trace_wg2 += float(np.sum(weighted_gamma * weighted_gamma.T))
-        spread = gamma @ (weights[:, None] * delta)
-        cross = cross + fraction * (spread.T @ (weights[:, None] * spread))
+        cross = cross + fraction * (product.T @ (weights[:, None] * product))
     product = information_inverse @ meat
     trace_ugamma = trace_wg - float(np.trace(product))
     trace_ugamma2 = (trace_wg2 - 2.0 * float(np.sum(information_inverse * cross))
@@ -192,6 +201,14 @@ def catml_inputs(deltas, data, sample_correlations, implied_correlations,
     computed when a polychoric matrix has an eigenvalue below sqrt(eps).
     """
     fractions = _fractions(data)
+
+    # The correlations do not depend on the thresholds, so only the columns
+    # of the other parameters enter the traces.
+    columns = np.flatnonzero(np.any(
+        [np.any(delta[skip:] != 0, axis=0) for delta, skip in zip(deltas, nthresholds)],
+        axis=0))
+    information_inverse = information_inverse[np.ix_(columns, columns)]
+
     chisq, baseline_chisq = 0.0, 0.0
     trace_vg, trace_gamma = 0.0, 0.0
     cross, inner, meat = 0.0, 0.0, 0.0
@@ -212,7 +229,7 @@ def catml_inputs(deltas, data, sample_correlations, implied_correlations,
 
         # Traces over the correlation rows; the f_g of V, W and Gamma / f_g
         # leave one f_g on each term below.
-        delta_r = delta[skip:]
+        delta_r = delta[skip:, columns]
         weights = group_data.weights[skip:]
         gamma = group_data.gamma[skip:, skip:]
         normal = _normal_theory_weights(implied)

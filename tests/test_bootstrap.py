@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from reference_loader import load_reference
 
 import lio_validate as lv
 from lio_validate import ml
@@ -22,7 +23,6 @@ from lio_validate.effects import effect_function
 from lio_validate.engine import fitted_engine
 from lio_validate.parallel import show_progress
 from lio_validate.samplestats import GroupStatistics, SampleStatistics
-from reference_loader import load_reference
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 NBOOT = 40
@@ -87,13 +87,15 @@ def test_dask_address_gives_identical_intervals(serial, hs_fit, hs, dask_cluster
 
 
 def test_chunk_size_does_not_change_results(serial, hs_fit, hs):
-    result = bootstrap(hs_fit, hs, nboot=NBOOT, seed=2024, chunk_size=3)
-    np.testing.assert_array_equal(result.estimates, serial.estimates)
+    # Replicate r depends only on (seed, r), so a shorter run reproduces the
+    # first replicates of a longer one.
+    result = bootstrap(hs_fit, hs, nboot=8, seed=2024, chunk_size=3)
+    np.testing.assert_array_equal(result.estimates, serial.estimates[:8])
 
 
 def test_other_seed_other_replicates(serial, hs_fit, hs):
-    result = bootstrap(hs_fit, hs, nboot=NBOOT, seed=2025)
-    assert not np.array_equal(result.estimates, serial.estimates)
+    result = bootstrap(hs_fit, hs, nboot=8, seed=2025)
+    assert not np.array_equal(result.estimates, serial.estimates[:8])
 
 
 def test_replicate_stream_is_seedsequence_child():
@@ -119,14 +121,15 @@ def test_all_replicates_accounted_for(serial):
 def test_failed_replicates_counted_and_reported():
     # Six cases of three items: a resample with fewer than four distinct
     # cases has a singular covariance matrix, so some replicates must fail.
-    rng = np.random.default_rng(3)
+    # Seed 5 gives a full-sample fit without a Heywood case.
+    rng = np.random.default_rng(5)
     data = pd.DataFrame(rng.standard_normal((6, 3)) @ np.array(
         [[1.0, 0.6, 0.5], [0.0, 0.8, 0.3], [0.0, 0.0, 0.8]]), columns=["a", "b", "c"])
     fit = lv.cfa("f =~ a + b + c", data)
     with pytest.warns(BootstrapWarning, match="bootstrap replicates failed"):
-        result = bootstrap(fit, data, nboot=30, seed=1)
+        result = bootstrap(fit, data, nboot=15, seed=1)
     assert result.nfailed > 0
-    assert result.nfailed + len(result.estimates) == 30
+    assert result.nfailed + len(result.estimates) == 15
     reasons = " ".join(failure.reason for failure in result.failures)
     assert "not positive definite" in reasons
     failed = {failure.replicate for failure in result.failures}

@@ -589,7 +589,9 @@ def test_missing_group_values_warn(tmp_path, codebook_file):
 # --------------------------------------------------------------------------
 
 
-def test_draft_codebook_from_sav(sav_file, tmp_path):
+def test_draft_codebook_from_sav(tmp_path):
+    education = {1: "low", 2: "middle", 3: "high"}
+    sav_file = write_sav(tmp_path / "survey.sav", labels={"edu": education})
     text = draft_codebook(sav_file)
     path = tmp_path / "draft.yaml"
     path.write_text(text, encoding="utf-8")
@@ -599,7 +601,7 @@ def test_draft_codebook_from_sav(sav_file, tmp_path):
     assert scale.items == ("aut1", "aut2", "aut3", "aut4")
     assert book.resolve("aut3").text["agree"] == 4.0
     assert book.resolve("aut1").missing == (8, 9)
-    assert book.resolve("edu").values == {1: "low", 2: "middle", 3: "high"}
+    assert book.resolve("edu").values == education
 
 
 def test_draft_adds_undeclared_missing_codes(tmp_path):

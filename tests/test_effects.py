@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from reference_loader import load_reference
 
 import lio_validate as lv
 from lio_validate.effects import NonRecursiveWarning, enumerate_paths, indirect_effects
-from reference_loader import load_reference
 
 # lavaan's estimates stop at its own convergence criterion, about 1e-6 from the
 # exact optimum on PD, so values derived from them agree to about 1e-6.
@@ -93,8 +93,7 @@ def test_std_all_rescales_by_implied_sds(pd_fit):
     table = indirect_effects(pd_fit, "ind60", "y6").table
     implied = pd_fit.implied_cov
     total = table[table["kind"] == "total"].iloc[0]
-    # ind60's total variance: its marker x1's implied variance minus x1's
-    # residual variance, since x1 = ind60 + e.
+    # ind60 is exogenous, so its variance parameter is its total variance.
     estimates = pd_fit.estimates.set_index(["lhs", "op", "rhs"])
     var_ind60 = estimates.loc[("ind60", "~~", "ind60"), "est"]
     ratio = np.sqrt(var_ind60) / np.sqrt(implied.loc["y6", "y6"])
@@ -107,9 +106,10 @@ def test_groups_get_their_own_rows(hs):
     fit = lv.sem(model, hs, group="school")
     table = indirect_effects(fit, "visual", "speed").table
     assert list(table["group"].unique()) == list(fit.group_names)
-    one = indirect_effects(fit, "visual", "speed", group=fit.group_names[1]).table
+    single_group = indirect_effects(fit, "visual", "speed",
+                                    group=fit.group_names[1]).table
     pd.testing.assert_frame_equal(
-        one.reset_index(drop=True),
+        single_group.reset_index(drop=True),
         table[table["group"] == fit.group_names[1]].reset_index(drop=True))
 
 

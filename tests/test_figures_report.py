@@ -26,17 +26,30 @@ from lio_validate.exceptions import (
     ListwiseDeletionWarning,
 )
 from lio_validate.figures import (
+    display_name,
+    plot_group_forest,
+    plot_invariance_ladder,
     plot_loadings,
     plot_path_diagram,
     plot_reliability,
     save_figure,
 )
-from lio_validate.manifest import build_manifest, file_sha256, write_manifest
+from lio_validate.manifest import (
+    build_manifest,
+    check_input_files,
+    file_sha256,
+    read_manifest,
+    write_manifest,
+)
 from lio_validate.output import (
     ESTIMATES_COLUMNS,
+    TableDifference,
     check_output_directory,
+    compare_tables,
     estimates_to_csv,
     fit_measures_to_json,
+    table_checksums,
+    table_to_latex,
     write_results_folder,
 )
 from lio_validate.report import render_report_markdown
@@ -492,6 +505,161 @@ def test_save_figure_bad_stem(tmp_path, small_estimates, stem):
         save_figure(figure, tmp_path, stem)
 
 
+def test_display_names_in_every_figure(nested_estimates, reliability):
+    diagram = plot_path_diagram(nested_estimates, levels=LEVELS)
+    loadings = plot_loadings(nested_estimates)
+    reliability_figure = plot_reliability(reliability)
+
+    names = [t.get_text() for t in diagram.axes[0].texts if t.get_gid() == "node-name"]
+    assert "participative" in names
+    assert "leadership" in names
+    headers = [t.get_text() for ax in loadings.axes for t in ax.texts]
+    assert "participative leadership" in headers
+    ticks = [t.get_text() for t in reliability_figure.axes[0].get_yticklabels()]
+    assert "supervisor support" in ticks
+    for figure in (diagram, loadings, reliability_figure):
+        texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+        assert not any("_" in text for text in texts if "std_all" not in text)
+    assert display_name("innovative_work_behaviour") == "innovative work behaviour"
+
+
+# --------------------------------------------------------------------------------------
+# Group comparisons and the invariance ladder
+
+
+@pytest.fixture(scope="module")
+def three_groups():
+    frames = []
+    for shift, group in zip((0.0, 0.1, 0.2), ("low", "middle", "high")):
+        paths = [(lhs, rhs, value + shift, p) for lhs, rhs, value, p in SMALL_PATHS]
+        frames.append(make_estimates(SMALL_FACTORS, paths, group=group))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def invariance_table():
+    return pd.DataFrame(
+        {
+            "level": ["configural", "metric", "scalar", "strict"],
+            "chisq": [500.0, 520.0, 610.0, 640.0],
+            "df": [300, 320, 340, 370],
+            "cfi": [0.970, 0.968, 0.950, 0.947],
+            "tli": [0.965, 0.964, 0.947, 0.946],
+            "rmsea": [0.030, 0.031, 0.049, 0.050],
+            "srmr": [0.040, 0.042, 0.045, 0.047],
+            "delta_cfi": [np.nan, -0.002, -0.018, -0.003],
+            "delta_rmsea": [np.nan, 0.001, 0.018, 0.001],
+            "decision": ["", "holds", "rejected", "holds"],
+        }
+    )
+
+
+def test_group_forest_points_and_intervals(three_groups):
+    figure = plot_group_forest(three_groups)
+
+    ax = figure.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        "autonomy \u2192\ninformal learning",
+        "supervisor support \u2192\ninformal learning",
+    ]
+    points = [
+        line for line in ax.lines if line.get_label() in ("low", "middle", "high")
+    ]
+    assert [line.get_label() for line in points] == ["low", "middle", "high"]
+    assert [line.get_marker() for line in points] == ["o", "s", "D"]
+    np.testing.assert_allclose(points[2].get_xdata(), [0.61, 0.28])
+    intervals = ax.collections
+    assert len(intervals) == 3
+    segment = intervals[0].get_segments()[0]
+    np.testing.assert_allclose(segment[:, 0], [0.41 - 0.098, 0.41 + 0.098])
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend == ["low", "middle", "high"]
+
+
+def test_group_forest_selection_and_order(three_groups):
+    figure = plot_group_forest(
+        three_groups,
+        parameters=["informal_learning  ~ supervisor_support"],
+        groups=["high", "low"],
+    )
+
+    ax = figure.axes[0]
+    assert len(ax.get_yticklabels()) == 1
+    points = [line for line in ax.lines if line.get_label() in ("low", "high")]
+    assert [line.get_label() for line in points] == ["high", "low"]
+
+
+def test_group_forest_loadings_and_missing_interval(three_groups):
+    table = three_groups.copy()
+    table.loc[table["op"] == "=~", ["ci_lower", "ci_upper"]] = np.nan
+
+    figure = plot_group_forest(table, ops=["=~"], groups=["low"])
+
+    ax = figure.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "autonomy \u2192 autonomy 1"
+    assert len(labels) == 9
+    assert ax.collections[0].get_segments() == []
+    assert figure.legends == []
+
+
+def test_group_forest_errors(three_groups):
+    with pytest.raises(LioInputError, match="'autonomy ~ age'.*informal_learning ~"):
+        plot_group_forest(three_groups, parameters=["autonomy ~ age"])
+    with pytest.raises(LioInputError, match="\\['phd'\\]"):
+        plot_group_forest(three_groups, groups=["phd"])
+    with pytest.raises(LioInputError, match="no rows with op"):
+        plot_group_forest(three_groups, ops=[":="])
+    with pytest.raises(LioInputError, match="ci_upper"):
+        plot_group_forest(three_groups.drop(columns="ci_upper"))
+
+
+def test_group_forest_into_given_axes(three_groups):
+    figure = Figure(figsize=(4, 3))
+    ax = figure.add_subplot()
+
+    returned = plot_group_forest(three_groups, ax=ax, estimate="std_all")
+
+    assert returned is figure
+    assert ax.get_legend() is not None
+    assert ax.get_xlabel() == "Estimate (std_all) with confidence interval"
+
+
+def test_invariance_ladder(invariance_table):
+    figure = plot_invariance_ladder(invariance_table)
+
+    top, bottom = figure.axes
+    ticks = [t.get_text() for t in bottom.get_xticklabels()]
+    assert ticks[0].startswith("configural")
+    assert ticks[2] == "scalar\n\u0394CFI \u2212.018\n\u0394RMSEA +.018\nrejected"
+    filled = [line for line in top.lines if line.get_label() == "CFI"][0]
+    np.testing.assert_allclose(filled.get_xdata(), [0, 1, 3])
+    hollow = [
+        line
+        for line in top.lines
+        if line.get_markerfacecolor() == "white" and len(line.get_xdata())
+    ]
+    np.testing.assert_allclose(hollow[0].get_xdata(), [2])
+    references = [t.get_text() for t in bottom.texts]
+    assert references == ["RMSEA .06", "SRMR .08"]
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend[-1] == "\u0394CFI < \u2212.01 or \u0394RMSEA > .015"
+
+
+def test_invariance_ladder_given_axes_and_errors(invariance_table):
+    figure = Figure()
+    axes = figure.subplots(2, 1)
+
+    assert plot_invariance_ladder(invariance_table, axes=axes) is figure
+    with pytest.raises(LioInputError, match="two Axes"):
+        plot_invariance_ladder(invariance_table, axes=[axes[0]])
+    with pytest.raises(LioInputError, match="delta_rmsea"):
+        plot_invariance_ladder(invariance_table.drop(columns="delta_rmsea"))
+    with pytest.raises(LioInputError, match="no rows"):
+        plot_invariance_ladder(invariance_table.iloc[:0])
+
+
 # --------------------------------------------------------------------------------------
 # Report
 
@@ -725,6 +893,8 @@ def test_manifest_keys_and_sha256(tmp_path):
         "duration_seconds",
         "warnings",
         "convergence",
+        "working_directory",
+        "outputs",
     }
     assert set(manifest) == expected_keys
     assert manifest["package"]["name"] == "lio_validate"
@@ -834,6 +1004,7 @@ def test_results_folder_complete(tmp_path, small_estimates, fit_measures):
         "tables/binary.bin",
         "figures/loadings.png",
         "figures/loadings.svg",
+        "figures/loadings.pdf",
     ):
         assert (out_dir / name).is_file(), name
     assert (out_dir / "tables/binary.bin").read_bytes() == b"\x00\x01"
@@ -946,3 +1117,109 @@ def test_fit_measures_json_writes_null():
     assert "Infinity" not in text
     assert json.loads(text) == {"chisq": 12.5, "df": 3, "srmr": None, "rmsea": None}
     assert list(json.loads(text)) == ["chisq", "df", "srmr", "rmsea"]
+
+
+# --------------------------------------------------------------------------------------
+# LaTeX tables, table comparison and manifest checks
+
+
+def test_table_to_latex_rounds_and_escapes():
+    table = pd.DataFrame(
+        {
+            "scale": ["work_load & 50%", "autonomy"],
+            "n": [3, 4],
+            "alpha": [0.71234, np.nan],
+            "p": ["< .001", ".020"],
+        }
+    )
+
+    text = table_to_latex(
+        table,
+        caption="Scales",
+        label="scales",
+        columns={"scale": "Scale", "alpha": "a"},
+    )
+
+    assert "\\begin{tabular}{lr}" in text
+    assert "\\caption{Scales}" in text
+    assert "\\label{tab:scales}" in text
+    assert "work\\_load \\& 50\\% & 0.712 \\\\" in text
+    assert "autonomy & -- \\\\" in text
+    assert text.endswith("\\end{table}\n")
+    assert "$<$ .001" in table_to_latex(table, caption="c", label="l")
+    with pytest.raises(ValueError, match="'beta'"):
+        table_to_latex(table, caption="c", label="l", columns={"beta": "b"})
+
+
+def test_table_checksums_and_comparison(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        (folder / "tables").mkdir(parents=True)
+        (folder / "tables" / "paths.csv").write_text("x\n1\n")
+        (folder / "fit_measures.json").write_text("{}\n")
+        (folder / "manifest.json").write_text(str(folder))
+        (folder / "report.md").write_text(str(folder))
+    (second / "tables" / "paths.csv").write_text("x\n2\n")
+    (second / "extra.tex").write_text("t")
+
+    expected = table_checksums(first)
+
+    assert sorted(expected) == ["fit_measures.json", "tables/paths.csv"]
+    assert compare_tables(expected, table_checksums(first)) == []
+    assert compare_tables(expected, table_checksums(second)) == [
+        TableDifference("extra.tex", "extra"),
+        TableDifference("tables/paths.csv", "differs"),
+    ]
+    assert compare_tables(expected, {}) == [
+        TableDifference("fit_measures.json", "missing"),
+        TableDifference("tables/paths.csv", "missing"),
+    ]
+
+
+def test_manifest_outputs_and_input_check(tmp_path):
+    data = tmp_path / "survey.csv"
+    data.write_bytes(b"a\n1\n")
+    moment = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
+    manifest = build_manifest(
+        command="run-sem",
+        argv=["run-sem", "--data", "survey.csv"],
+        options={},
+        input_files={"data": data},
+        model_text=None,
+        seed=None,
+        started=moment,
+        finished=moment,
+        warnings=[],
+        convergence=None,
+        outputs={"estimates.csv": "x\n", "report.md": "r", "manifest.json": "{}"},
+    )
+
+    assert manifest["outputs"] == {"estimates.csv": hashlib.sha256(b"x\n").hexdigest()}
+    assert check_input_files(manifest, tmp_path) == []
+    data.write_bytes(b"a\n2\n")
+    changes = check_input_files(manifest, tmp_path)
+    assert [change.path for change in changes] == [data]
+    assert changes[0].current_sha256 == hashlib.sha256(b"a\n2\n").hexdigest()
+    data.unlink()
+    assert check_input_files(manifest, tmp_path)[0].current_sha256 is None
+
+
+def test_read_manifest_errors(tmp_path):
+    with pytest.raises(LioInputError, match="was not found"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"argv": []}')
+    with pytest.raises(LioInputError, match="no 'argv' list"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"argv": ["run-sem"]}')
+    assert read_manifest(tmp_path)["argv"] == ["run-sem"]
+
+
+def test_report_caption_of_group_diagrams(small_estimates, fit_measures):
+    report = render_report_markdown(
+        estimates=small_estimates,
+        fit_measures=fit_measures,
+        figures=["path_diagram_low", "group_paths"],
+    )
+
+    assert "![Path diagram of group low with standardized estimates]" in report
+    assert "*Structural paths per group with their confidence intervals.*" in report

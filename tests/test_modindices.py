@@ -7,13 +7,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from reference_loader import load_reference, reference_matrix
 
 import lio_validate as lv
 from lio_validate import modindices as mi_module
 from lio_validate.engine import fitted_engine
 from lio_validate.modindices import modindices
 from lio_validate.residuals import residuals
-from reference_loader import load_reference, reference_matrix
 
 # (reference file, data fixture, group column)
 CASES = {
@@ -78,7 +78,8 @@ def test_formula_exact_at_lavaan_estimates(case):
     x = engine.x.copy()
     for row in np.flatnonzero(frame["free"].to_numpy() > 0):
         group = names[frame["group"].iat[row]] if len(names) > 1 else ""
-        key = (frame["lhs"].iat[row], frame["op"].iat[row], frame["rhs"].iat[row], group)
+        key = (frame["lhs"].iat[row], frame["op"].iat[row], frame["rhs"].iat[row],
+               group)
         x[frame["free"].iat[row] - 1] = estimates.loc[key, "est"]
     engine = dataclasses.replace(engine, x=x)
 

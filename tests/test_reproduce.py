@@ -75,7 +75,7 @@ def checksums(folder: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def paper_runs(tmp_path_factory):
-    """The paper config reproduced twice, into two folders, by two processes."""
+    """Run the organisation config twice in parallel; return both results folders."""
     base = tmp_path_factory.mktemp("paper")
     folders = [base / "first", base / "second"]
     command = [sys.executable, "-m", "lio_validate", "reproduce", str(PAPER_CONFIG)]
@@ -222,7 +222,8 @@ def test_reproduce_missing_config(tmp_path):
             "unknown key\\(s\\) \\['plots'\\]",
         ),
         (
-            "data: survey.csv\nmodel_file: model.lav\nanalyses: [{name: a, kind: pca}]\n",
+            "data: survey.csv\nmodel_file: model.lav\n"
+            "analyses: [{name: a, kind: pca}]\n",
             "kind 'pca'",
         ),
         (
@@ -236,7 +237,8 @@ def test_reproduce_missing_config(tmp_path):
             "needs 'group'",
         ),
         (
-            "data: survey.csv\nmodel_file: other.lav\nanalyses: [{name: a, kind: sem}]\n",
+            "data: survey.csv\nmodel_file: other.lav\n"
+            "analyses: [{name: a, kind: sem}]\n",
             "other.lav.*does not exist",
         ),
         ("data: survey.csv\nanalyses: [{name: Bad-Name, kind: sem}]\n", "Bad-Name"),
