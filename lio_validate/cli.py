@@ -65,7 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster", help="column of cluster (organisation) ids")
     run.add_argument("--reverse", help="comma-separated reverse-keyed items to recode "
                      "(min + max - x) before anything is computed")
-    run.add_argument("--bootstrap", type=int, help="number of bootstrap replicates")
+    run.add_argument("--bootstrap", type=int, metavar="N",
+                     help="number of bootstrap replicates for percentile and BCa "
+                     "intervals (written to bootstrap.csv)")
+    run.add_argument("--jobs", type=int, default=-1,
+                     help="local worker processes for the bootstrap (default: all "
+                     "cores)")
+    run.add_argument("--scheduler", help="address of a Dask scheduler "
+                     "(tcp://host:port) to run the bootstrap on")
     run.add_argument("--seed", type=int, help="random seed (recorded in the manifest)")
     run.add_argument("--out", type=Path, help="results folder to create; it must not "
                      "exist or be empty (default results/<data file name>-<UTC time>)")
@@ -83,7 +90,6 @@ def _unavailable(args: argparse.Namespace) -> str | None:
                 "ML, MLR or MLM")
     checks = (
         (bool(args.ordered), "--ordered"),
-        (getattr(args, "bootstrap", None) is not None, "--bootstrap"),
     )
     for requested, name in checks:
         if requested:
@@ -128,6 +134,13 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     for name in ("missing", "weights", "cluster"):
         if getattr(args, name, None):
             changes[name] = getattr(args, name)
+    if args.bootstrap is not None:
+        if args.bootstrap < 1:
+            raise LioInputError(f"--bootstrap must be a positive count, not "
+                                f"{args.bootstrap}")
+        changes["bootstrap"] = args.bootstrap
+        changes["jobs"] = args.jobs
+        changes["scheduler"] = args.scheduler
     if args.group_equal:
         changes["group_equal"] = tuple(
             part.strip() for part in args.group_equal.split(",") if part.strip())

@@ -124,34 +124,56 @@ def _apply_spss_missing(
     SPSS declares up to three discrete values, or a range plus one value.
     pyreadstat reports both as ``{"lo": ..., "hi": ...}`` bounds, with
     ``lo == hi`` for a discrete value.
+
+    The result holds one separate array per column and shares no memory with
+    ``frame``. pyreadstat returns all numeric columns as one 2-D block, and a
+    column replaced in that frame would keep the whole block alive, so on a
+    large file the recoded data would need twice the memory.
     """
     counts: dict[str, int] = {}
     notes: list[str] = []
+    # Keyed by position, because a dict cannot hold duplicate names.
+    columns: dict[int, Any] = {}
 
-    for name, ranges in missing_ranges.items():
-        if name not in frame.columns or not ranges:
+    for position, name in enumerate(frame.columns):
+        values = frame.iloc[:, position]
+        ranges = missing_ranges.get(name)
+        if not ranges:
+            columns[position] = _column_copy(values)
             continue
-        values = frame[name]
 
         if pd.api.types.is_numeric_dtype(values):
-            mask = np.zeros(len(values), dtype=bool)
+            array = values.to_numpy(dtype=np.float64, copy=True)
+            mask = np.zeros(len(array), dtype=bool)
             for bounds in ranges:
-                mask |= ((values >= bounds["lo"]) & (values <= bounds["hi"])).to_numpy()
+                mask |= (array >= bounds["lo"]) & (array <= bounds["hi"])
+            array[mask] = np.nan
+            columns[position] = array
         elif pd.api.types.is_string_dtype(values):
             codes = [bounds["lo"] for bounds in ranges if bounds["lo"] == bounds["hi"]]
             mask = values.isin(codes).to_numpy()
+            columns[position] = values.mask(mask)
         else:
             notes.append(
                 f"{path}: column {name!r} declares user-missing values but has "
                 f"dtype {values.dtype}, so they were left as they are. Check the "
                 "column in SPSS."
             )
+            columns[position] = _column_copy(values)
             continue
+        counts[name] = counts.get(name, 0) + int(mask.sum())
 
-        counts[name] = int(mask.sum())
-        frame[name] = values.mask(mask)
+    result = pd.DataFrame(columns, index=frame.index, copy=False)
+    result.columns = frame.columns
+    return result, counts, tuple(notes)
 
-    return frame, counts, tuple(notes)
+
+def _column_copy(values: pd.Series) -> Any:
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(
+        values.dtype, pd.CategoricalDtype
+    ):
+        return values.to_numpy(copy=True)
+    return values.copy(deep=True)
 
 
 def _count_stata_extended_missing(frame: pd.DataFrame, meta: Any) -> dict[str, int]:

@@ -9,9 +9,10 @@ place at once. A failure at any stage leaves no results folder behind.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
@@ -43,6 +44,9 @@ class JobSpec:
     weights: str | None = None
     cluster: str | None = None
     group_equal: tuple[str, ...] = ()
+    bootstrap: int | None = None
+    jobs: int = -1
+    scheduler: str | None = None
     reverse: tuple[str, ...] = ()
     scales: Mapping[str, tuple[str, ...]] | None = None
     levels: Mapping[str, object] | None = None
@@ -93,7 +97,8 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
     if not isinstance(spec, dict):
         raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
     known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
-             "levels", "seed", "out", "missing", "weights", "cluster", "group_equal"}
+             "levels", "seed", "out", "missing", "weights", "cluster", "group_equal",
+             "bootstrap"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LioInputError(
@@ -127,6 +132,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         weights=spec.get("weights"),
         cluster=spec.get("cluster"),
         group_equal=tuple(spec.get("group_equal") or ()),
+        bootstrap=spec.get("bootstrap"),
         reverse=tuple(spec.get("reverse") or ()),
         scales={k: tuple(v) for k, v in scales.items()} if scales else None,
         levels=spec.get("levels"),
@@ -191,6 +197,17 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
                   missing=spec.missing, weights=spec.weights, cluster=spec.cluster,
                   group_equal=spec.group_equal)
 
+        # Bootstrap intervals, seeded so that a rerun gives the same numbers.
+        boot = None
+        if spec.bootstrap:
+            from lio_validate.bootstrap import bootstrap
+
+            seed = spec.seed if spec.seed is not None else secrets.randbits(31)
+            spec = replace(spec, seed=seed)
+            boot = bootstrap(fit, frame, nboot=spec.bootstrap, seed=seed,
+                             cluster=spec.cluster, n_jobs=spec.jobs,
+                             scheduler=spec.scheduler)
+
         # Reliability of each scale.
         scales = spec.scales or scales_from_model(spec.model_text, frame.columns)
         reliability_result = reliability(frame, {k: list(v) for k, v in scales.items()}) \
@@ -226,6 +243,14 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         "r_squared.csv": output.estimates_to_csv(
             fit.r_squared.rename("r_squared").reset_index()),
     }
+    if boot is not None:
+        tables = []
+        for method in ("percentile", "bca"):
+            table = boot.parameter_table(method=method)
+            table.insert(0, "method", method)
+            tables.append(table)
+        files["bootstrap.csv"] = output.estimates_to_csv(
+            pd.concat(tables, ignore_index=True))
     files["report.md"] = report.render_report_markdown(
         fit=fit, reliability=reliability_result, figures=list(drawn),
         data_path=str(spec.data_path), warnings=run_warnings,
@@ -237,6 +262,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         options={"estimator": spec.estimator, "group": spec.group,
                  "missing": spec.missing, "weights": spec.weights,
                  "cluster": spec.cluster, "group_equal": list(spec.group_equal),
+                 "bootstrap": spec.bootstrap,
+                 "bootstrap_failures": None if boot is None else boot.nfailed,
                  "reverse": list(spec.reverse), "reverse_recoding": reversed_record,
                  "scales": {k: list(v) for k, v in scales.items()},
                  "out": str(spec.out_dir), **dict(spec.options)},

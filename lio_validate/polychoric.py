@@ -16,8 +16,8 @@ item, then the correlations in the column-wise order of the strict lower
 triangle (A1~~A2, A1~~A3, ..., A2~~A3, ...).
 
 All pairs are handled at once. Every frequency table comes from one cross
-product of one-hot coded answers, and the bivariate normal probabilities come
-from Owen's T function (Owen, 1956), which ``scipy.special.owens_t``
+product of the one-hot coded responses. The bivariate normal probabilities
+come from Owen's T function (Owen, 1956), which ``scipy.special.owens_t``
 evaluates for whole arrays.
 
 References
@@ -58,8 +58,8 @@ __all__ = [
 ]
 
 # Default maximum number of categories of an ordinal item. Mplus accepts at
-# most 10 categories for a categorical variable; lavaan 0.6 warns above 12.
-# An item with more answers is better treated as continuous.
+# most 10 categories for a categorical variable, and lavaan 0.6 warns above 12.
+# An item with more categories is better treated as continuous.
 MAX_CATEGORIES = 10
 
 # lavaan 0.6 searches each polychoric correlation in [-0.999, 0.999]
@@ -89,7 +89,7 @@ Message = tuple[type[Warning], str]
 def bivariate_normal_cdf(h, k, rho) -> np.ndarray:
     """Return P(X <= h, Y <= k) for standard normals with correlation ``rho``.
 
-    The arguments broadcast against each other; ``h`` and ``k`` may be
+    The arguments broadcast against each other, and ``h`` and ``k`` may be
     infinite. For |rho| < 1 the value comes from Owen's (1956) formula
 
         Phi2(h, k; rho) = [Phi(h) + Phi(k)] / 2 - T(h, a_h) - T(k, a_k) - beta,
@@ -152,7 +152,7 @@ def _owen_cdf(h, k, rho) -> np.ndarray:
 
 
 def bivariate_normal_pdf(h, k, rho) -> np.ndarray:
-    """Return the bivariate standard normal density; 0 where h or k is infinite.
+    """Return the bivariate standard normal density, 0 where h or k is infinite.
 
     ``rho`` must lie strictly between -1 and 1.
     """
@@ -169,12 +169,12 @@ def bivariate_normal_pdf(h, k, rho) -> np.ndarray:
 
 
 def _density_rho_factor(h, k, rho) -> np.ndarray:
-    """Return d log phi2 / d rho; 0 where h or k is infinite.
+    """Return d log phi2 / d rho, 0 where h or k is infinite.
 
     d phi2(u, v; rho) / d rho = phi2 * g(u, v, rho) with
     g = [u v R - rho (u^2 - 2 rho u v + v^2) + rho R] / R^2, R = 1 - rho^2.
-    Olsson's (1979) appendix A2 prints this derivative with an error that
-    lavaan's source points out; the form here is the derivative of the log
+    Olsson's (1979) appendix A2 prints this derivative with an error, which
+    lavaan's source points out. The form here is the derivative of the log
     density.
     """
     finite = np.isfinite(h) & np.isfinite(k)
@@ -221,10 +221,10 @@ def encode_ordinal_items(
     """Replace each ordinal item by its 0-based category code.
 
     The categories of a numeric item are its distinct values in increasing
-    order, as lavaan takes them (``sort(unique(x))``), so codes 1, 2, 4, 5
-    with no 3 give four categories; that case returns a DataWarning. The
-    categories of a pandas Categorical item are its declared categories in
-    their declared order, and every one of them must be used.
+    order, as lavaan takes them (``sort(unique(x))``). So codes 1, 2, 4, 5
+    with no 3 give four categories, and a DataWarning is returned for that
+    case. The categories of a pandas Categorical item are its declared
+    categories in their declared order, and every one of them must be used.
 
     Parameters
     ----------
@@ -273,11 +273,11 @@ def _encode_item(column: pd.Series, item: str):
         unused = [declared[c] for c in range(len(declared)) if c not in set(used)]
         if unused:
             raise DataError(
-                f"ordinal item {item!r} has no answers in categor"
+                f"ordinal item {item!r} has no responses in categor"
                 f"{'y' if len(unused) == 1 else 'ies'} "
-                f"{', '.join(map(repr, unused))}; thresholds of an empty category "
-                "cannot be estimated: merge it with a neighbouring category, or "
-                "drop it with Series.cat.remove_unused_categories()"
+                f"{', '.join(map(repr, unused))}, and the thresholds of an empty "
+                "category cannot be estimated. Merge it with a neighbouring category, "
+                "or drop it with Series.cat.remove_unused_categories()"
             )
         return codes, declared, messages
 
@@ -290,19 +290,19 @@ def _encode_item(column: pd.Series, item: str):
         gaps = _unused_integer_codes(observed)
         if gaps:
             messages.append((DataWarning, (
-                f"ordinal item {item!r} has no answers with value(s) "
+                f"ordinal item {item!r} has no responses with value(s) "
                 f"{', '.join(f'{g:g}' for g in gaps)} between its smallest and "
-                f"largest value; as in lavaan, its {len(observed)} observed values "
-                "are used as its categories: recode the item if the empty values "
-                "are real answer options"
+                f"largest value. As in lavaan, its {len(observed)} observed values "
+                "are used as its categories. Recode the item if the empty values "
+                "are real response options"
             )))
         return codes, tuple(float(v) for v in observed), messages
 
     raise DataError(
-        f"ordinal item {item!r} contains text values, whose order is unknown; "
-        "convert the column to an ordered pandas Categorical "
+        f"ordinal item {item!r} contains text values, whose order is unknown. "
+        "Convert the column to an ordered pandas Categorical "
         "(pd.Categorical(values, categories=[...], ordered=True)) or recode the "
-        "answers as numbers"
+        "responses as numbers"
     )
 
 
@@ -318,19 +318,20 @@ def _unused_integer_codes(observed: np.ndarray) -> list[float]:
 def _check_category_count(item: str, categories: tuple, max_categories: int) -> None:
     if len(categories) == 0:
         raise DataError(
-            f"ordinal item {item!r} has no observed values; check its missing value "
+            f"ordinal item {item!r} has no observed values. Check its missing value "
             "codes or drop it from the model"
         )
     if len(categories) == 1:
         raise DataError(
-            f"ordinal item {item!r} is constant (every answer is {categories[0]!r}); "
-            "a constant item carries no information: drop it from the model"
+            f"ordinal item {item!r} is constant (every response is "
+            f"{categories[0]!r}). A constant item carries no information, so drop "
+            "it from the model"
         )
     if len(categories) > max_categories:
         raise DataError(
             f"ordinal item {item!r} has {len(categories)} categories, more than "
-            f"max_categories={max_categories}; with that many categories the "
-            "thresholds are poorly determined: treat the item as continuous (leave "
+            f"max_categories={max_categories}, and with that many categories the "
+            "thresholds are poorly determined. Treat the item as continuous (leave "
             "it out of ordered=) or raise max_categories"
         )
 
@@ -363,7 +364,7 @@ class OrdinalSampleStatistics:
         Names of the rows of ``gamma``: ``A1|t1``, ..., ``A1~~A2``, ...
     empty_cell_pairs : tuple of (str, str)
         Item pairs whose two-way table has at least one empty cell (lavaan's
-        ``zero.cell.tables``); these are legitimate for the ML estimate.
+        ``zero.cell.tables``). Empty cells are no problem for the ML estimate.
     newton_iterations : int
         Iterations of the vectorised Newton search for the correlations.
     messages : tuple of (warning class, str)
@@ -428,13 +429,15 @@ def ordinal_sample_statistics(
     Raises
     ------
     DataError
-        If a category of an item has no answers in this group, or two binary
+        If a category of an item has no responses in this group, or two binary
         items are perfectly associated (two empty cells in their 2 x 2 table).
 
     References
     ----------
-    Muthen, B. (1984). Psychometrika, 49(1), 115-132, section 3 (the
-    three-stage estimator and the covariance matrix of its first two stages).
+    Muthen, B. (1984). A general structural equation model with dichotomous,
+    ordered categorical, and continuous latent variable indicators.
+    Psychometrika, 49(1), 115-132. lavaan 0.6.14 implements the same steps in
+    ``R/lav_samplestats_step1.R``, ``R/lav_bvord.R`` and ``R/lav_muthen1984.R``.
     """
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != len(levels.items):
@@ -494,8 +497,8 @@ def _where(group: str) -> str:
 def _frequency_tables(codes: np.ndarray, n_categories: np.ndarray):
     """Return univariate counts (p, K) and two-way tables (pairs, K, K).
 
-    One cross product of the one-hot coded answers gives every two-way table
-    at once; K is the largest number of categories, and the unused rows and
+    One cross product of the one-hot coded responses gives every two-way table
+    at once. K is the largest number of categories, and the unused rows and
     columns of smaller items are 0.
     """
     nobs, p = codes.shape
@@ -523,9 +526,9 @@ def _check_categories_used(univariate: np.ndarray, levels: OrdinalLevels,
         if empty:
             frequencies = " ".join(str(int(n)) for n in counts)
             raise DataError(
-                f"ordinal item {item!r} has no answers{_where(group)} in categor"
+                f"ordinal item {item!r} has no responses{_where(group)} in categor"
                 f"{'y' if len(empty) == 1 else 'ies'} {', '.join(map(repr, empty))} "
-                f"(frequencies {frequencies}, after listwise deletion); merge the "
+                f"(frequencies {frequencies}, after listwise deletion). Merge the "
                 "empty category with a neighbouring one so that every category is "
                 "used in every group"
             )
@@ -534,7 +537,7 @@ def _check_categories_used(univariate: np.ndarray, levels: OrdinalLevels,
 def _threshold_bounds(univariate: np.ndarray, n_categories: np.ndarray) -> np.ndarray:
     """Return per item [-inf, t1, ..., t(K-1), +inf], padded with +inf.
 
-    t_k = Phi^-1 of the proportion of answers in categories 1..k. Padding with
+    t_k = Phi^-1 of the proportion of responses in categories 1..k. Padding with
     +inf makes the cells of unused categories have probability 0.
     """
     p, width = univariate.shape
@@ -552,11 +555,12 @@ def _adjusted_binary_tables(bivariate, n_categories, first, second, levels, grou
     """Return the tables used to estimate the correlations.
 
     For two binary items lavaan 0.6 handles empty cells specially
-    (``zero.add = c(0.5, 0)``, ``zero.keep.margins = TRUE``): one empty cell
-    gets 0.5, with 0.5 moved between the other cells so that the margins are
-    kept; two empty cells make the tetrachoric correlation +-1. Larger tables
-    are used as observed. Only the estimate of the correlation uses the
-    adjusted table; Gamma uses the observed answers.
+    (``zero.add = c(0.5, 0)``, ``zero.keep.margins = TRUE``). One empty cell
+    gets 0.5, and 0.5 is moved between the other cells so that the margins
+    are kept. Two empty cells make the tetrachoric correlation +-1, which is
+    rejected here. Larger tables are used as observed. Only the estimate of
+    the correlation uses the adjusted table, and Gamma uses the observed
+    responses.
     """
     tables = bivariate.copy()
     items = levels.items
@@ -569,9 +573,9 @@ def _adjusted_binary_tables(bivariate, n_categories, first, second, levels, grou
         pair = f"{items[second[r]]!r} and {items[first[r]]!r}"
         if len(empty) >= 2:
             raise DataError(
-                f"the binary items {pair} are perfectly associated{_where(group)}: "
-                "two cells of their 2 x 2 table are empty, so their tetrachoric "
-                "correlation is +-1 and its sampling variance is undefined; drop one "
+                f"the binary items {pair} are perfectly associated{_where(group)}. "
+                "Two cells of their 2 x 2 table are empty, so their tetrachoric "
+                "correlation is +-1 and its sampling variance is undefined. Drop one "
                 "of the two items"
             )
         on_diagonal = empty[0][0] == empty[0][1]
@@ -579,7 +583,7 @@ def _adjusted_binary_tables(bivariate, n_categories, first, second, levels, grou
         table += sign * 0.5 * np.array([[1.0, -1.0], [-1.0, 1.0]])
         messages.append((DataWarning, (
             f"the 2 x 2 table of the binary items {pair}{_where(group)} has an empty "
-            "cell; as lavaan does, 0.5 was added to it (and moved between the other "
+            "cell. As lavaan does, 0.5 was added to it (and moved between the other "
             "cells to keep the margins) before their tetrachoric correlation was "
             "estimated"
         )))
@@ -622,7 +626,7 @@ def _cell_terms(bounds_row, bounds_column, rho, second_derivative: bool) -> _Cel
 
 
 def _log_likelihood(tables, probability) -> np.ndarray:
-    """Return sum n log P per pair; -inf where a used cell has P <= 0."""
+    """Return sum n log P per pair, or -inf where a used cell has P <= 0."""
     used = tables > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(used, tables * np.log(np.where(used, probability, 1.0)), 0.0)
@@ -700,19 +704,19 @@ def _report_polychorics(rho, converged, first, second, levels, group,
     if not converged:
         messages.append((ConvergenceWarning, (
             f"the search for the polychoric correlations{_where(group)} stopped "
-            f"after {_MAX_NEWTON_ITERATIONS} iterations without converging; the "
+            f"after {_MAX_NEWTON_ITERATIONS} iterations without converging, so the "
             "correlations may be inaccurate"
         )))
     for r in np.flatnonzero(np.abs(rho) > NEAR_ONE):
         pair = f"{items[second[r]]!r} and {items[first[r]]!r}"
         if np.abs(rho[r]) >= RHO_BOUND:
             reason = (f"reached the bound {np.sign(rho[r]) * RHO_BOUND:+.3f} (the "
-                      "answers of the two items nearly determine each other)")
+                      "responses to one item nearly determine the other)")
         else:
             reason = f"is {rho[r]:.4f}, nearly {np.sign(rho[r]):+.0f}"
         messages.append((DataWarning, (
-            f"the polychoric correlation of {pair}{_where(group)} {reason}; the two "
-            "items may be redundant: consider dropping one of them"
+            f"the polychoric correlation of {pair}{_where(group)} {reason}. The two "
+            "items may be redundant, so consider dropping one of them"
         )))
 
 
@@ -727,13 +731,13 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
 
     With s_i the score of case i for all first-stage (threshold) and
     second-stage (correlation) estimating equations, B the block lower
-    triangular matrix [[A11, 0], [A21, A22]] of summed score cross products
-    (A11 block diagonal by item; A21 the cross products of each correlation's
-    score with the bivariate threshold scores of its pair; A22 diagonal), the
-    sandwich acov = B^-1 (sum_i s_i s_i') B^-T gives Gamma = N acov
-    (Muthen, 1984, eqs. 44-48). Every score depends only on the categories
-    of one or two items, so z_i = B^-1 s_i is read from per-cell tables, and
-    Gamma = N sum_i z_i z_i' is one cross product.
+    triangular matrix [[A11, 0], [A21, A22]] of summed score cross products,
+    the sandwich acov = B^-1 (sum_i s_i s_i') B^-T gives Gamma = N acov
+    (Muthen, 1984). A11 is block diagonal by item, A21 contains the
+    cross products of each correlation's score with the bivariate threshold
+    scores of its pair, and A22 is diagonal. Every score depends only on the
+    categories of one or two items, so z_i = B^-1 s_i is read from per-cell
+    tables, and Gamma = N sum_i z_i z_i' is one cross product.
     """
     nobs, p = codes.shape
     width = int(n_categories.max())
@@ -780,9 +784,9 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
         z_threshold = threshold_cells[item_index, block].reshape(len(block), -1)
         z_pair = pair_cells[pair_index, block[:, first] * width + block[:, second]]
         z = np.hstack([z_threshold[:, threshold_used], z_pair])
-        # z' z by the symmetric rank-k update, which fills the upper triangle
-        # only and costs half a general product; z.T is Fortran-ordered, so
-        # BLAS reads it without a copy.
+        # The symmetric rank-k update fills only the upper triangle of z' z
+        # and costs half a general product. z.T is Fortran-ordered, so BLAS
+        # reads it without a copy.
         gamma = blas.dsyrk(1.0, z.T, beta=1.0, c=gamma, trans=0, overwrite_c=True)
     upper = np.triu(gamma)
     return nobs * (upper + np.triu(upper, 1).T)

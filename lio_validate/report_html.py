@@ -44,6 +44,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9rem; color: #444; }
 """.strip()
 
+_SCREEN_SCALE = 1.4
 _FENCE = re.compile(r"^(`{3,})\s*$")
 _IMAGE = re.compile(r"^!\[(?P<alt>(?:\\.|[^\]\\])*)\]\((?P<src>[^)\s]+)\)$")
 
@@ -144,12 +145,20 @@ def _table_html(lines: list[str]) -> str:
     )
 
 
-def _figure_html(alt: str, src: str, images: Mapping[str, str], caption: str) -> str:
+def _figure_html(
+    alt: str,
+    src: str,
+    images: Mapping[str, str],
+    widths: Mapping[str, float],
+    caption: str,
+) -> str:
     """Embed a figure by its data URI, or keep the relative link when none exists."""
-    source = images.get(Path(src).stem, src)
+    stem = Path(src).stem
+    source = images.get(stem, src)
     text = html.escape(_unescape(alt), quote=True)
+    width = f' width="{round(widths[stem])}"' if stem in widths else ""
     return (
-        f'<figure><img src="{html.escape(source, quote=True)}" alt="{text}">'
+        f'<figure><img src="{html.escape(source, quote=True)}" alt="{text}"{width}>'
         f"{caption}</figure>"
     )
 
@@ -182,7 +191,11 @@ def _split_blocks(lines: list[str]) -> list[list[str]]:
     return blocks
 
 
-def markdown_to_html(markdown: str, images: Mapping[str, str] | None = None) -> str:
+def markdown_to_html(
+    markdown: str,
+    images: Mapping[str, str] | None = None,
+    widths: Mapping[str, float] | None = None,
+) -> str:
     """Convert the report's Markdown to the body of an HTML page.
 
     Parameters
@@ -191,6 +204,9 @@ def markdown_to_html(markdown: str, images: Mapping[str, str] | None = None) -> 
         Text written by :func:`lio_validate.report.render_report_markdown`.
     images : mapping of str to str, optional
         Figure stem to the URI that replaces its link, usually a ``data:`` URI.
+    widths : mapping of str to float, optional
+        Figure stem to its display width in CSS pixels. The style sheet caps every
+        image at the width of the page.
 
     Returns
     -------
@@ -200,6 +216,7 @@ def markdown_to_html(markdown: str, images: Mapping[str, str] | None = None) -> 
         emphasised paragraph becomes a figure with that paragraph as caption.
     """
     images = images or {}
+    widths = widths or {}
     blocks = _split_blocks(markdown.splitlines())
     parts: list[str] = []
     contents: list[tuple[str, str]] = []
@@ -225,7 +242,9 @@ def markdown_to_html(markdown: str, images: Mapping[str, str] | None = None) -> 
             if index < len(blocks) and blocks[index][0].startswith("*"):
                 caption = f"<figcaption>{_inline(' '.join(blocks[index]))}</figcaption>"
                 index += 1
-            parts.append(_figure_html(image["alt"], image["src"], images, caption))
+            parts.append(
+                _figure_html(image["alt"], image["src"], images, widths, caption)
+            )
         elif len(block) >= 2 and all(row.startswith("|") for row in block):
             parts.append(_table_html(block))
         elif all(row.startswith("- ") for row in block):
@@ -247,6 +266,22 @@ def markdown_to_html(markdown: str, images: Mapping[str, str] | None = None) -> 
 # Figures and page
 
 
+def _width_in_inches(data: bytes, kind: str) -> float | None:
+    """Read the printed width of a saved SVG (``width="...pt"``) or PNG (pHYs)."""
+    if kind == "image/svg+xml":
+        match = re.search(rb'<svg[^>]*\swidth="([0-9.]+)pt"', data[:4096])
+        return float(match.group(1)) / 72 if match else None
+
+    # A PNG stores its width in the IHDR chunk and its resolution, in pixels per
+    # metre, in the optional pHYs chunk.
+    position = data.find(b"pHYs")
+    if len(data) < 24 or position < 0 or data[position + 12] != 1:
+        return None
+    pixels = int.from_bytes(data[16:20], "big")
+    per_metre = int.from_bytes(data[position + 4 : position + 8], "big")
+    return pixels / (per_metre * 0.0254) if per_metre else None
+
+
 def _figure_uri(figure: Figure) -> str:
     """Render a figure as an SVG data URI, as :func:`save_figure` writes the SVG."""
     buffer = io.BytesIO()
@@ -261,11 +296,14 @@ def _figure_uri(figure: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _file_uri(directory: Path, stem: str) -> str | None:
+def _file_uri(directory: Path, stem: str) -> tuple[str, float | None] | None:
+    """Return a saved figure's data URI and printed width in inches, or None."""
     for suffix, kind in ((".svg", "image/svg+xml"), (".png", "image/png")):
         path = directory / f"{stem}{suffix}"
         if path.is_file():
-            return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode()
+            data = path.read_bytes()
+            uri = f"data:{kind};base64," + base64.b64encode(data).decode()
+            return uri, _width_in_inches(data, kind)
     return None
 
 
@@ -297,14 +335,24 @@ def render_report_html(
         neither ``figures`` nor ``figures_dir`` keeps its relative link.
     """
     images: dict[str, str] = {}
+    inches: dict[str, float | None] = {}
     stems = [Path(m).stem for m in re.findall(r"^!\[.*\]\((\S+)\)$", markdown, re.M)]
     for stem in stems:
         if figures and stem in figures:
             images[stem] = _figure_uri(figures[stem])
+            inches[stem] = float(figures[stem].get_size_inches()[0])
         elif figures_dir is not None:
-            uri = _file_uri(Path(figures_dir), stem)
-            if uri is not None:
-                images[stem] = uri
+            found = _file_uri(Path(figures_dir), stem)
+            if found is not None:
+                images[stem], inches[stem] = found
+
+    # Figures are sized for print. On screen they are shown larger, at
+    # _SCREEN_SCALE times 96 CSS pixels per printed inch.
+    widths = {
+        stem: width * 96 * _SCREEN_SCALE
+        for stem, width in inches.items()
+        if width is not None
+    }
 
     if title is None:
         heading = next(
@@ -312,7 +360,7 @@ def render_report_html(
             "Report",
         )
         title = _unescape(heading)
-    body = markdown_to_html(markdown, images)
+    body = markdown_to_html(markdown, images, widths)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

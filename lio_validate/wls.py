@@ -2,10 +2,10 @@
 
 :func:`fit_dwls` fits a model written in lavaan syntax to ordinal items as
 lavaan 0.6.14 does with ``ordered = ...`` and ``parameterization =
-"delta"``: the thresholds and polychoric correlations of each group are
-computed first (:mod:`lio_validate.polychoric`), then the model is fitted to
+"delta"``. The thresholds and polychoric correlations of each group are
+computed first (:mod:`lio_validate.polychoric`). The model is then fitted to
 them by diagonally weighted (DWLS) or unweighted (ULS) least squares
-(:mod:`lio_validate.wls_model`), and the robust standard errors, the
+(:mod:`lio_validate.wls_model`). The robust standard errors, the
 scaled-and-shifted test and the fit measures follow
 (:mod:`lio_validate.wls_tests`).
 
@@ -261,9 +261,10 @@ def fit_dwls(
         _emit(messages,
               f"the optimiser did not reach a stationary point after "
               f"{optimum.iterations} iterations (largest absolute gradient "
-              f"{optimum.max_abs_gradient:.3g}; {optimum.message}); estimates and "
-              "standard errors are not trustworthy: check the model for "
-              "identification", ConvergenceWarning)
+              f"{optimum.max_abs_gradient:.3g}, optimiser message: "
+              f"{optimum.message}). Estimates and standard errors are not "
+              "trustworthy, so check the model for identification",
+              ConvergenceWarning)
     x = optimum.x
 
     # Stage 3: standard errors, tests and fit measures.
@@ -318,7 +319,7 @@ def _check_options(estimator, max_categories) -> tuple[str, bool]:
     name = str(estimator).upper()
     if name not in ESTIMATORS:
         raise LioInputError(
-            f"unknown estimator {estimator!r} for ordinal items; choose one of "
+            f"unknown estimator {estimator!r} for ordinal items. Choose one of "
             f"{', '.join(ESTIMATORS)}"
         )
     if isinstance(max_categories, bool) or not isinstance(max_categories, int) \
@@ -344,8 +345,8 @@ def _ordinal_items(parsed: ParsedModel, ordered, threshold_terms) -> tuple[str, 
         if term.lhs not in observed:
             raise ModelSpecificationError(
                 f"line {term.line}: thresholds are given for {term.lhs!r} "
-                f"({term.text!r}), which is not an observed variable of the model; "
-                "thresholds belong to ordinal indicators"
+                f"({term.text!r}), which is not an observed variable of the model. "
+                "Thresholds belong to ordinal indicators"
             )
     if ordered is True:
         return observed
@@ -359,15 +360,15 @@ def _ordinal_items(parsed: ParsedModel, ordered, threshold_terms) -> tuple[str, 
     if continuous:
         raise ModelSpecificationError(
             f"the observed variable(s) {', '.join(map(repr, continuous))} are not in "
-            "ordered=; this version fits ordinal items only, so declare every "
-            "observed variable of the model ordinal or fit continuous items with "
+            "ordered=, but this version fits ordinal items only. Declare every "
+            "observed variable of the model ordinal, or fit continuous items with "
             "estimator='ML'"
         )
     if roles.ov_x:
         raise ModelSpecificationError(
             f"the observed predictor(s) {', '.join(map(repr, roles.ov_x))} would be "
             "exogenous covariates, which ordinal estimation does not support in this "
-            "version; measure them with a latent variable or remove them"
+            "version. Measure them with a latent variable or remove them"
         )
     return observed
 
@@ -455,16 +456,16 @@ def _check_ordinal_terms(parsed: ParsedModel, items: Sequence[str]) -> None:
     for term in parsed.terms:
         if term.op == "~1":
             raise ModelSpecificationError(
-                f"line {term.line}: {term.text!r} sets an intercept or mean; with "
+                f"line {term.line}: {term.text!r} sets an intercept or mean. With "
                 "ordinal items the intercepts of the y* and the latent means are "
                 "fixed at 0 in the delta parameterization, and this version does not "
-                "free them: remove the line"
+                "free them, so remove the line"
             )
         if term.op == "~~" and term.lhs == term.rhs and term.lhs in items:
             raise ModelSpecificationError(
                 f"line {term.line}: {term.text!r} sets the residual variance of the "
-                f"ordinal item {term.lhs!r}; in the delta parameterization it is 1 "
-                "minus the explained variance of the item's y* and cannot be set: "
+                f"ordinal item {term.lhs!r}. In the delta parameterization it is 1 "
+                "minus the explained variance of the item's y* and cannot be set, so "
                 "remove the line"
             )
 
@@ -475,7 +476,7 @@ def _per_group(values: tuple, ngroups: int, term: FormulaTerm, what: str) -> lis
     if len(values) != ngroups:
         raise ModelSpecificationError(
             f"line {term.line}: c(...) in {term.text!r} gives {len(values)} {what} "
-            f"but the model has {ngroups} group(s); give one value per group"
+            f"but the model has {ngroups} group(s). Give one value per group"
         )
     return list(values)
 
@@ -564,7 +565,7 @@ def _ordinal_model(table: ParameterTable, stats: SampleStatistics,
         if len(positions) != ram.nobserved:
             raise ModelSpecificationError(
                 "every ordinal item needs a residual variance row in the parameter "
-                f"table; found {len(positions)} for {ram.nobserved} items"
+                f"table, but {len(positions)} were found for {ram.nobserved} items"
             )
         residual_positions.append(positions)
         rows = np.flatnonzero(((frame["op"] == "|") & (frame["group"] == g)).to_numpy())
@@ -589,8 +590,8 @@ def _check_degrees_of_freedom(table: ParameterTable, data_blocks) -> None:
     if table.npar > moments:
         raise IdentificationError(
             f"the model has {table.npar} free parameters but the data give only "
-            f"{moments} sample statistics (thresholds and polychoric correlations; "
-            f"df = {moments - table.npar}); fix parameters or add items"
+            f"{moments} sample statistics, thresholds and polychoric correlations "
+            f"(df = {moments - table.npar}). Fix parameters or add items"
         )
 
 
@@ -617,9 +618,9 @@ def _check_residual_variances(model, x, table, group_names, messages) -> None:
             where = f" in group {group_names[g]!r}" if len(group_names) > 1 else ""
             _emit(messages,
                   f"the residual variance {parameter_name(frame, row)}{where} is "
-                  f"negative ({frame['value'].iat[row]:.4g}): the model explains more "
-                  "than all of the item's y* variance, a Heywood case; check the model "
-                  "(a weak or redundant indicator) before interpreting it",
+                  f"negative ({frame['value'].iat[row]:.4g}), so the model explains "
+                  "more than all of the item's y* variance (a Heywood case). Check the "
+                  "model for a weak or redundant indicator before interpreting it",
                   HeywoodWarning, stacklevel=4)
 
 
@@ -630,7 +631,7 @@ def _check_residual_variances(model, x, table, group_names, messages) -> None:
 
 def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, meat,
                   products, chisq_has_pvalue: bool) -> dict[str, float]:
-    """Return the fit measures; the robust ones only when ``products`` are given."""
+    """Return the fit measures, with the robust ones only if ``products`` are given."""
     nobs = sum(s.nobs for s in sample)
     ngroups = len(sample)
     nthresholds = [len(s.thresholds) for s in sample]

@@ -273,12 +273,6 @@ def fit_least_squares(
     a least-squares fit at a perfect fit, and is halved until fmin does not
     increase. The fit stops when a step no longer changes the estimate;
     whether it converged is judged by the largest absolute gradient.
-
-    References
-    ----------
-    Browne, M. W. (1984). Asymptotically distribution-free methods for the
-    analysis of covariance structures. British Journal of Mathematical and
-    Statistical Psychology, 37(1), 62-83.
     """
     nobs_total = sum(d.nobs for d in data)
     x = np.asarray(x0, dtype=float).copy()

@@ -190,7 +190,7 @@ def _normal_theory_weights(sigma: np.ndarray) -> np.ndarray:
 def catml_inputs(deltas, data, sample_correlations, implied_correlations,
                  nthresholds: list[int], information_inverse, df: float,
                  baseline_df: float) -> RobustIndexInputs | None:
-    """Return Savalei's (2021) catML statistics; None if a matrix is not PD.
+    """Return Savalei's (2021) catML statistics, or None if a matrix is not PD.
 
     X2_c = sum_g N_g F_ML(R_g; Sigma_g) at the DWLS estimates, with F_ML =
     log|Sigma| + tr(R Sigma^-1) - log|R| - p, and its baseline -sum_g N_g

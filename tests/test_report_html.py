@@ -133,6 +133,7 @@ def test_report_html_sections_and_warnings(small_report):
     assert "12 rows with missing values dropped \\&lt;listwise\\&gt;" not in page
     assert "12 rows with missing values dropped &lt;listwise&gt;" in page
     assert page.count("data:image/svg+xml;base64,") == 1
+    assert 'width="457"' in page
     assert "<script" not in page
     # Nothing of the Markdown syntax is left over in the text.
     text = re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
@@ -149,6 +150,8 @@ def test_report_html_reads_figures_folder(tmp_path, small_report):
     page = render_report_html(markdown, figures_dir=figure_dir)
 
     assert page.count("data:image/png;base64,") == 1
+    # 3.4 in printed width, shown at 1.4 times 96 CSS pixels per inch.
+    assert 'width="457"' in page
 
 
 def test_report_html_missing_figure_keeps_link(small_report):
