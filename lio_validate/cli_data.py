@@ -7,8 +7,8 @@
   codebook, model and true values.
 
 Each handler takes the parsed arguments and the raw argv and returns an exit
-status; errors the user can fix are raised as LioInputError, which the
-command line prints as one line before exiting with status 2.
+status. Errors the user can fix are raised as LioInputError, which the
+command line prints as one line before it exits with status 2.
 """
 
 from __future__ import annotations
@@ -33,12 +33,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         "the value labels, missing codes, scales from the column names, reverse-"
         "keyed items from the correlations. Edit it before use.",
     )
-    codebook.add_argument("data", type=Path, metavar="FILE",
-                          help="survey file (.sav, .zsav, .por, .dta, .csv, .parquet)")
-    codebook.add_argument("--out", type=Path,
-                          help="write the codebook to this file (default: stdout)")
-    codebook.add_argument("--force", action="store_true",
-                          help="replace the --out file if it exists")
+    codebook.add_argument(
+        "data",
+        type=Path,
+        metavar="FILE",
+        help="survey file (.sav, .zsav, .por, .dta, .csv, .parquet)",
+    )
+    codebook.add_argument(
+        "--out", type=Path, help="write the codebook to this file (default: stdout)"
+    )
+    codebook.add_argument(
+        "--force", action="store_true", help="replace the --out file if it exists"
+    )
 
     prepare = commands.add_parser(
         "prepare",
@@ -48,22 +54,37 @@ def register(commands: argparse._SubParsersAction) -> None:
         "print what was recoded per variable. The input file is never modified.",
     )
     prepare.add_argument("data", type=Path, metavar="FILE", help="survey file")
-    prepare.add_argument("--codebook", type=Path,
-                         help="codebook (YAML); default <FILE stem>.codebook.yaml or "
-                         "codebook.yaml next to FILE, if present")
-    prepare.add_argument("--items", help="comma-separated items to check besides the "
-                         "codebook's scale items")
+    prepare.add_argument(
+        "--codebook",
+        type=Path,
+        help="codebook (YAML); default <FILE stem>.codebook.yaml or "
+        "codebook.yaml next to FILE, if present",
+    )
+    prepare.add_argument(
+        "--items",
+        help="comma-separated items to check besides the codebook's scale items",
+    )
     prepare.add_argument("--group", help="group column (overrides the codebook)")
     prepare.add_argument("--weights", help="weight column (overrides the codebook)")
     prepare.add_argument("--cluster", help="cluster column (overrides the codebook)")
-    prepare.add_argument("--out", type=Path, help="write the model-ready data to this "
-                         ".parquet or .csv file")
-    prepare.add_argument("--audit", type=Path,
-                         help="write the audit table to this .csv file")
-    prepare.add_argument("--strict", action="store_true",
-                         help="treat data warnings as errors (exit status 2)")
-    prepare.add_argument("--force", action="store_true",
-                         help="replace the --out and --audit files if they exist")
+    prepare.add_argument(
+        "--out",
+        type=Path,
+        help="write the model-ready data to this .parquet or .csv file",
+    )
+    prepare.add_argument(
+        "--audit", type=Path, help="write the audit table to this .csv file"
+    )
+    prepare.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat data warnings as errors (exit status 2)",
+    )
+    prepare.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the --out and --audit files if they exist",
+    )
 
     simulate = commands.add_parser(
         "simulate",
@@ -72,29 +93,52 @@ def register(commands: argparse._SubParsersAction) -> None:
         "model and write them as .sav, .parquet and .csv files, with codebook.yaml, "
         "model.lav, levels.json and truth.json.",
     )
-    simulate.add_argument("--out", type=Path, required=True,
-                          help="folder to write the files to")
-    simulate.add_argument("--n", type=int, default=2000,
-                          help="number of respondents (default 2000)")
+    simulate.add_argument(
+        "--out", type=Path, required=True, help="folder to write the files to"
+    )
+    simulate.add_argument(
+        "--n", type=int, default=2000, help="number of respondents (default 2000)"
+    )
     simulate.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    simulate.add_argument("--preset", default="example", choices=("example", "full"),
-                          help="population model: 32 items (example) or 59 (full)")
-    simulate.add_argument("--icc", type=float, default=0.10,
-                          help="intraclass correlation of the factors across "
-                          "organisations (default 0.10)")
-    simulate.add_argument("--mcar-rate", type=float, default=0.004,
-                          help="share of answers replaced by 9 'no answer' at random "
-                          "(default 0.004)")
-    simulate.add_argument("--mar-rate", type=float, default=0.03,
-                          help="extra share of 8 'don't know' among the low educated "
-                          "on the employee items (default 0.03)")
-    simulate.add_argument("--no-group-differences", action="store_true",
-                          help="give every education group and sector the same paths "
-                          "and intercepts")
-    simulate.add_argument("--format", default="sav,parquet,csv",
-                          help="comma-separated data formats (default sav,parquet,csv)")
-    simulate.add_argument("--force", action="store_true",
-                          help="replace files that exist in --out")
+    simulate.add_argument(
+        "--preset",
+        default="example",
+        choices=("example", "full"),
+        help="population model: 32 items (example) or 59 (full)",
+    )
+    simulate.add_argument(
+        "--icc",
+        type=float,
+        default=0.10,
+        help="intraclass correlation of the factors across "
+        "organisations (default 0.10)",
+    )
+    simulate.add_argument(
+        "--mcar-rate",
+        type=float,
+        default=0.004,
+        help="share of answers replaced by 9 'no answer' at random (default 0.004)",
+    )
+    simulate.add_argument(
+        "--mar-rate",
+        type=float,
+        default=0.03,
+        help="extra share of 8 'don't know' among the low educated "
+        "on the employee items (default 0.03)",
+    )
+    simulate.add_argument(
+        "--no-group-differences",
+        action="store_true",
+        help="give every education group and sector the same paths and intercepts",
+    )
+    simulate.add_argument(
+        "--format",
+        default="sav,parquet,csv",
+        help="comma-separated data formats (default sav,parquet,csv)",
+    )
+    simulate.add_argument(
+        "--force", action="store_true", help="replace files that exist in --out"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -146,8 +190,12 @@ def _prepare(args: argparse.Namespace, argv: list[str]) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
         prepared = prepare_survey(
-            args.data, codebook, items=items or None, group=args.group,
-            weight=args.weights, cluster=args.cluster,
+            args.data,
+            codebook,
+            items=items or None,
+            group=args.group,
+            weight=args.weights,
+            cluster=args.cluster,
         )
     messages = [str(w.message) for w in caught if issubclass(w.category, LioWarning)]
     if args.strict and messages:
@@ -181,8 +229,11 @@ def _simulate(args: argparse.Namespace, argv: list[str]) -> int:
     from lio_validate.simulate_design import nea_design, simulate_survey
     from lio_validate.simulate_write import write_survey
 
-    formats = tuple(name.strip().lower().lstrip(".")
-                    for name in args.format.split(",") if name.strip())
+    formats = tuple(
+        name.strip().lower().lstrip(".")
+        for name in args.format.split(",")
+        if name.strip()
+    )
     design = nea_design(
         args.preset,
         icc=args.icc,

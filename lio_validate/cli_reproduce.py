@@ -46,8 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "rerun",
         help="repeat the run recorded in a manifest and compare the tables",
         description="Check the SHA-256 of the input files recorded in MANIFEST, run "
-        "the recorded command again into a new folder and compare every CSV and JSON "
-        "table with the original. Exit 0 if all are identical, 1 if any differs.",
+        "the recorded command again into a new folder and compare every table (CSV, "
+        "LaTeX and JSON) with the original. Exit 0 if all are identical, 1 if any "
+        "differs.",
     )
     rerun.add_argument(
         "manifest", type=Path, help="manifest.json of a results folder, or the folder"

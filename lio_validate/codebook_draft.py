@@ -19,7 +19,7 @@
 
 Every proposal is marked with a comment to check. The result is YAML text
 (:func:`lio_validate.codebook_yaml.dump_codebook`) that
-:func:`lio_validate.codebook_spec.load_codebook` reads.
+:func:`lio_validate.codebook_load.load_codebook` reads.
 """
 
 from __future__ import annotations
@@ -35,10 +35,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lio_validate.codebook_spec import format_code, normalize_text, parse_codebook
+from lio_validate.codebook_load import parse_codebook
+from lio_validate.codebook_recode import recode_columns
+from lio_validate.codebook_spec import (
+    format_code,
+    looks_like_missing_label,
+    normalize_text,
+)
 from lio_validate.codebook_yaml import dump_codebook
 from lio_validate.exceptions import DataError, LioWarning
 from lio_validate.io import SurveyData, read_data
+from lio_validate.validation import SurveyRoles
 
 __all__ = ["draft_codebook"]
 
@@ -50,7 +57,9 @@ _MAX_ORDINAL_CODES = 7
 _MAX_ROWS_FOR_CORRELATION = 200_000
 
 _ITEM_NAME = re.compile(r"(?P<stem>[A-Za-z][A-Za-z_.]*?)[_.]?(?P<number>\d+)[a-z]?")
-_WEIGHT_NAME = re.compile(r"(^|_)(weight|wgt|wt|weging|gewicht|weegfactor)(_|\d|$)", re.I)
+_WEIGHT_NAME = re.compile(
+    r"(^|_)(weight|wgt|wt|weging|gewicht|weegfactor)(_|\d|$)", re.I
+)
 _CLUSTER_NAME = re.compile(
     r"(^|_)(org|organisation|organization|company|firm|bedrijf|cluster|school|team)"
     r"(_?(id|nr|code|number))?$",
@@ -58,12 +67,6 @@ _CLUSTER_NAME = re.compile(
 )
 _GROUP_HINT = re.compile(
     r"educ|opleid|sector|branche|industry|size|grootte|gender|geslacht|sex|age", re.I
-)
-_MISSING_LABEL = re.compile(
-    r"\b(don'?t know|do not know|dk|refused|refusal|no answer|not answered|"
-    r"not applicable|n/?a|missing|prefer not to say|weet( ik)? niet|"
-    r"geen antwoord|niet van toepassing|n\.?v\.?t\.?|wil( ik)? niet zeggen|"
-    r"onbekend|unknown)\b"
 )
 
 
@@ -87,7 +90,7 @@ def draft_codebook(path: str | os.PathLike[str]) -> str:
     Returns
     -------
     str
-        A codebook in the layout of :mod:`lio_validate.codebook_spec`, with
+        A codebook in the layout of :mod:`lio_validate.codebook_load`, with
         comments on what to check. Columns with short text answers that
         match no labels get ``text`` entries without codes, which the
         researcher must fill in before the codebook loads.
@@ -113,16 +116,20 @@ def draft_codebook(path: str | os.PathLike[str]) -> str:
     # An answer scale of a single column that is in no scale is written into
     # that column's entry instead.
     shared = [
-        scale for scale in answer_scales
+        scale
+        for scale in answer_scales
         if len(scale.columns) > 1 or any(name in in_scales for name in scale.columns)
     ]
 
     weight = _first_match(frame, _WEIGHT_NAME, numeric=True)
     cluster = _first_match(frame, _CLUSTER_NAME, numeric=False)
     group_candidates = [
-        name for name in survey.columns
-        if name not in in_scales and name not in (weight, cluster)
-        and _GROUP_HINT.search(name) and 2 <= frame[name].nunique() <= 12
+        name
+        for name in survey.columns
+        if name not in in_scales
+        and name not in (weight, cluster)
+        and _GROUP_HINT.search(name)
+        and 2 <= frame[name].nunique() <= 12
     ]
 
     document: dict[str, Any] = {"codebook_version": 1, "data": survey.path.name}
@@ -136,7 +143,8 @@ def draft_codebook(path: str | os.PathLike[str]) -> str:
     if group_candidates:
         comments[("ordered",)] = [
             "To compare groups, add a line 'group: COLUMN'. Candidates: "
-            + ", ".join(group_candidates[:6]) + ".",
+            + ", ".join(group_candidates[:6])
+            + ".",
         ]
     document["checks"] = {"min_group_size": 100, "max_item_correlation": 0.95}
     comments[("checks",)] = [
@@ -149,8 +157,12 @@ def draft_codebook(path: str | os.PathLike[str]) -> str:
     }
     document["scales"] = scales
     document["variables"] = _variables_section(
-        survey, scale_of_column, {scale.name for scale in shared}, by_name,
-        text_tables, scales,
+        survey,
+        scale_of_column,
+        {scale.name for scale in shared},
+        by_name,
+        text_tables,
+        scales,
     )
     _propose_reverse_keyed(survey, document, set(text_tables), comments)
 
@@ -159,7 +171,7 @@ def draft_codebook(path: str | os.PathLike[str]) -> str:
         "codebook`.",
         "Check every entry before you use it: the scales, reverse-keyed items and",
         "missing codes below are proposals made from the names, labels and answers",
-        "in the file. Layout: see lio_validate/codebook_spec.py.",
+        "in the file. Layout: see lio_validate/codebook_load.py.",
     ]
     text = dump_codebook(document, header=header, comments=comments)
     _check_round_trip(text, survey.path)
@@ -180,12 +192,14 @@ def _draft_answer_scales(
         labels = survey.value_labels.get(name)
         if not labels or not pd.api.types.is_numeric_dtype(survey.frame[name]):
             continue
-        declared = [_missing_entry(low, high)
-                    for low, high in survey.missing_codes.get(name, ())]
+        declared = [
+            _missing_entry(low, high)
+            for low, high in survey.missing_codes.get(name, ())
+        ]
         added = [
-            code for code, label in labels.items()
-            if _MISSING_LABEL.search(normalize_text(label))
-            and not _declared(code, declared)
+            code
+            for code, label in labels.items()
+            if looks_like_missing_label(label) and not _declared(code, declared)
         ]
         missing = sorted(declared + added, key=_missing_order)
         signature = (tuple(sorted(labels.items(), key=_code_order)), repr(missing))
@@ -203,21 +217,21 @@ def _draft_answer_scales(
             scale.added_missing.setdefault(code, []).append(name)
 
     scales = list(by_signature.values())
-    taken: set[str] = set()
+    used_names: set[str] = set()
     for scale in scales:
-        scale.name = _answer_scale_name(scale, taken)
-        taken.add(scale.name)
+        scale.name = _answer_scale_name(scale, used_names)
+        used_names.add(scale.name)
     scale_of_column = {name: scale.name for scale in scales for name in scale.columns}
     return scales, scale_of_column
 
 
-def _answer_scale_name(scale: _AnswerScaleDraft, taken: set[str]) -> str:
+def _answer_scale_name(scale: _AnswerScaleDraft, used_names: set[str]) -> str:
     valid = [code for code in scale.values if not _declared(code, scale.missing)]
     first = scale.values[valid[0]] if valid else "codes"
     words = re.findall(r"[a-z]+", normalize_text(first))[:2] or ["codes"]
     base = f"{'_'.join(words)}_{len(valid)}"
     name, suffix = base, 2
-    while name in taken:
+    while name in used_names:
         name, suffix = f"{base}_{suffix}", suffix + 1
     return name
 
@@ -230,9 +244,11 @@ def _answer_scale_entry(
     comments[key] = [f"Used by {len(scale.columns)} column(s): {shown}"]
     if scale.added_missing:
         codes = ", ".join(format_code(code) for code in scale.added_missing)
-        columns = list(dict.fromkeys(
-            name for names in scale.added_missing.values() for name in names
-        ))
+        columns = list(
+            dict.fromkeys(
+                name for names in scale.added_missing.values() for name in names
+            )
+        )
         shown = ", ".join(columns[:8]) + (" ..." if len(columns) > 8 else "")
         comments[(*key, "missing")] = [
             f"Codes {codes} are labelled like non-answers but the file does not "
@@ -258,12 +274,13 @@ def _draft_text_columns(
     ]
     for name in frame.columns:
         column = frame[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(
+        if pd.api.types.is_numeric_dtype(
             column
-        ):
+        ) or pd.api.types.is_datetime64_any_dtype(column):
             continue
-        answers = [value for value in pd.unique(column.dropna().astype(str))
-                   if value.strip()]
+        answers = [
+            value for value in pd.unique(column.dropna().astype(str)) if value.strip()
+        ]
         if not answers or len(answers) > _MAX_TEXT_ANSWERS:
             continue
         folded = {normalize_text(answer) for answer in answers}
@@ -318,8 +335,11 @@ def _ordered_items(
         for scale in answer_scales
     }
     items = [item for scale in scales.values() for item in scale["items"]]
-    ordinal = [item for item in items
-               if n_codes.get(scale_of_column.get(item, ""), 99) <= _MAX_ORDINAL_CODES]
+    ordinal = [
+        item
+        for item in items
+        if n_codes.get(scale_of_column.get(item, ""), 99) <= _MAX_ORDINAL_CODES
+    ]
     if ordinal and ordinal == items:
         return "all"
     return ordinal
@@ -337,22 +357,24 @@ def _propose_reverse_keyed(
     answers do not distort the correlations. Columns whose text codes are
     still to be filled in are left out.
     """
-    # Imported here because lio_validate.codebook imports the reader modules
-    # that this module also uses, and only this step needs the recoding.
-    from lio_validate.codebook import _recode
-    from lio_validate.validation import SurveyRoles
-
     scales = document["scales"]
-    trial = {key: value for key, value in document.items()
-             if key not in ("variables", "scales")}
+    trial = {
+        key: value
+        for key, value in document.items()
+        if key not in ("variables", "scales")
+    }
     trial["scales"] = {
         name: {**scale, "items": [i for i in scale["items"] if i not in text_columns]}
         for name, scale in scales.items()
     }
-    trial["scales"] = {name: scale for name, scale in trial["scales"].items()
-                       if len(scale["items"]) >= 3}
+    trial["scales"] = {
+        name: scale
+        for name, scale in trial["scales"].items()
+        if len(scale["items"]) >= 3
+    }
     trial["variables"] = {
-        name: entry for name, entry in document["variables"].items()
+        name: entry
+        for name, entry in document["variables"].items()
         if name not in text_columns
     }
     if not trial["scales"]:
@@ -362,7 +384,7 @@ def _propose_reverse_keyed(
         roles = SurveyRoles(items=book.items)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LioWarning)
-            frame, *_ = _recode(survey, book, roles, str(survey.path))
+            frame, *_ = recode_columns(survey, book, roles, str(survey.path))
     except DataError as error:
         comments[("scales",)] = [
             "Reverse-keyed items were not proposed, because the data could not be",
@@ -401,11 +423,15 @@ def _negatively_keyed(block: pd.DataFrame) -> list[tuple[str, float]]:
     for _ in range(values.shape[1]):
         keyed = values * signs
         total = keyed.sum(axis=1)
-        correlations = np.array([
-            np.corrcoef(keyed[:, j], total - keyed[:, j])[0, 1]
-            for j in range(values.shape[1])
-        ])
-        worst = int(np.nanargmin(correlations)) if np.isfinite(correlations).any() else 0
+        correlations = np.array(
+            [
+                np.corrcoef(keyed[:, j], total - keyed[:, j])[0, 1]
+                for j in range(values.shape[1])
+            ]
+        )
+        worst = (
+            int(np.nanargmin(correlations)) if np.isfinite(correlations).any() else 0
+        )
         if not correlations[worst] < 0:
             break
         name = str(block.columns[worst])
@@ -430,7 +456,7 @@ def _variables_section(
     text_tables: Mapping[str, dict[str, None]],
     scales: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, dict[str, Any]]:
-    """One entry per column: label, answer scale or own values, text table."""
+    """Build one entry per column: label, answer scale or own values, text table."""
     answers_of_item = {
         item: scale["answers"] for scale in scales.values() for item in scale["items"]
     }
@@ -459,7 +485,9 @@ def _variables_section(
 # --------------------------------------------------------------------------
 
 
-def _first_match(frame: pd.DataFrame, pattern: re.Pattern, *, numeric: bool) -> str | None:
+def _first_match(
+    frame: pd.DataFrame, pattern: re.Pattern, *, numeric: bool
+) -> str | None:
     for name in frame.columns:
         if not pattern.search(str(name)):
             continue

@@ -23,7 +23,17 @@ __all__ = ["dump_codebook"]
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_ .'()/+-]*")
 # Words that YAML 1.1 (PyYAML) reads as booleans or null.
 _RESERVED = {
-    "y", "n", "yes", "no", "true", "false", "on", "off", "null", "none", "~",
+    "y",
+    "n",
+    "yes",
+    "no",
+    "true",
+    "false",
+    "on",
+    "off",
+    "null",
+    "none",
+    "~",
 }
 
 Path = tuple[str, ...]
@@ -75,8 +85,11 @@ def _write_mapping(
         notes = comments.get(key_path, ())
         is_block = isinstance(value, Mapping) and bool(value)
         # Top-level sections are set apart by a blank line.
-        if indent == 0 and lines and lines[-1] and (
-            is_block or notes or previous_was_block
+        if (
+            indent == 0
+            and lines
+            and lines[-1]
+            and (is_block or notes or previous_was_block)
         ):
             lines.append("")
         previous_was_block = is_block
@@ -120,6 +133,10 @@ def _scalar(value: Any) -> str:
             raise ValueError(f"cannot write the non-finite number {value!r} as a code")
         return str(int(value)) if value.is_integer() else repr(value)
     text = str(value)
-    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED and text == text.strip():
+    if (
+        _PLAIN.fullmatch(text)
+        and text.lower() not in _RESERVED
+        and text == text.strip()
+    ):
         return text
     return json.dumps(text, ensure_ascii=False)

@@ -102,10 +102,11 @@ class SurveyData:
         Hexadecimal SHA-256 digest of the file's bytes.
     missing_codes : dict of {str: tuple of (low, high)}
         The missing values that the file declares per column, as inclusive
-        ``(low, high)`` bounds with ``low == high`` for a single code: SPSS
-        user-missing values and ranges (numbers, or text for string columns),
-        and the Stata extended missing values found in a column (letters,
-        ``("a", "a")`` for .a). Empty for CSV and Parquet files.
+        ``(low, high)`` bounds with ``low == high`` for a single code. SPSS
+        files give their user-missing values and ranges (numbers, or text for
+        string columns). Stata files give the extended missing values found in
+        a column as letters, ``("a", "a")`` for .a. CSV and Parquet files
+        declare none.
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -309,7 +310,13 @@ def _read_parquet(
             name for name in schema.names if not name.startswith("__index_level_")
         ]
         _validate_requested(available, requested, path)
-        frame = pd.read_parquet(path, columns=requested)
+        # split_blocks and self_destruct convert column by column and free the
+        # Arrow buffers on the way, so the data are never held twice.
+        frame = pd.read_parquet(
+            path,
+            columns=requested,
+            to_pandas_kwargs={"split_blocks": True, "self_destruct": True},
+        )
     except (pyarrow.ArrowException, OSError) as exc:
         raise DataError(
             f"{path}: could not read the file as {description}: {exc}. Check that "

@@ -125,7 +125,7 @@ def _apply_spss_missing(
     pyreadstat reports both as ``{"lo": ..., "hi": ...}`` bounds, with
     ``lo == hi`` for a discrete value.
 
-    The result holds one separate array per column and shares no memory with
+    The result contains one separate array per column and shares no memory with
     ``frame``. pyreadstat returns all numeric columns as one 2-D block, and a
     column replaced in that frame would keep the whole block alive, so on a
     large file the recoded data would need twice the memory.

@@ -227,6 +227,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
                 for name in fit.group_names
             }
             drawn = {**diagrams, **drawn}
+            drawn["group_paths"] = figures.plot_group_forest(
+                estimates, groups=list(fit.group_names))
         if reliability_result is not None:
             drawn["reliability"] = figures.plot_reliability(reliability_result.table)
 
@@ -255,6 +257,10 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         fit=fit, reliability=reliability_result, figures=list(drawn),
         data_path=str(spec.data_path), warnings=run_warnings,
     )
+    from lio_validate import report_html
+
+    files["report.html"] = report_html.render_report_html(files["report.md"],
+                                                          figures=drawn)
     inputs = [spec.data_path] + ([spec.model_path] if spec.model_path else []) \
         + ([spec.spec_path] if spec.spec_path else [])
     record = manifest.build_manifest(
@@ -271,6 +277,7 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         started=started, finished=finished, warnings=run_warnings,
         convergence={"converged": fit.converged, "iterations": fit.iterations,
                      "max_abs_gradient": fit.max_abs_gradient},
+        outputs=files,
     )
     files["manifest.json"] = json.dumps(record, indent=2, sort_keys=True, default=str) \
         + "\n"

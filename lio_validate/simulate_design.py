@@ -76,7 +76,7 @@ _SECTOR_SHARES = (0.15, 0.07, 0.17, 0.21, 0.14, 0.26)
 MISSING_CODES = {8: "don't know", 9: "no answer"}
 _DONT_KNOW, _NO_ANSWER = 8, 9
 
-# Rows drawn per block; the random streams are consumed block by block, so
+# Rows drawn per block. The random streams are consumed block by block, so
 # changing this value changes the data that a seed produces.
 _BLOCK_ROWS = 65_536
 _STREAMS = ("organisations", "background", "responses", "missing", "weights")
@@ -211,10 +211,11 @@ class SurveyDesign:
         into codes 1 to K, E[z * code] = sum_k phi(t_k), because
         E[z 1{z > t}] = phi(t). The correlation of code and z is therefore
         sum_k phi(t_k) / sd(code). When two items are cut, their covariance
-        keeps, to first order in their correlation, the product of the two
-        factors, so ML on the codes estimates loadings attenuated by the
-        factor and structural paths (correlations between factors) close to
-        the truth. Intercept shifts and the mixture of groups are ignored.
+        is, to first order in their correlation, multiplied by the product of
+        the two factors. ML on the codes therefore estimates loadings
+        attenuated by the factor, and structural paths (correlations between
+        factors) close to the truth. The factor ignores intercept shifts and
+        the mixture of groups.
         """
         loadings = {
             item: loading
@@ -225,8 +226,13 @@ class SurveyDesign:
         for item in self.items:
             factor = code_response_correlation(self.thresholds[item])
             rows.append(
-                (item, self.categories[item], factor, loadings[item],
-                 factor * loadings[item])
+                (
+                    item,
+                    self.categories[item],
+                    factor,
+                    loadings[item],
+                    factor * loadings[item],
+                )
             )
         return pd.DataFrame(
             rows,
@@ -238,10 +244,10 @@ def code_response_correlation(thresholds: tuple[float, ...]) -> float:
     """Correlation between a standard normal response and its codes 1 to K."""
     cuts = np.asarray(thresholds, dtype=float)
     above = 1.0 - ndtr(cuts)
-    # E[code] = 1 + sum_k P(z > t_k); E[code^2] needs P(z > max(t_k, t_l)).
+    # E[code] is 1 + sum_k P(z > t_k), and E[code^2] needs P(z > max(t_k, t_l)).
     mean = 1.0 + above.sum()
-    second = 1.0 + 2.0 * above.sum() + sum(
-        1.0 - ndtr(max(a, b)) for a in cuts for b in cuts
+    second = (
+        1.0 + 2.0 * above.sum() + sum(1.0 - ndtr(max(a, b)) for a in cuts for b in cuts)
     )
     variance = second - mean**2
     density = np.exp(-0.5 * cuts**2) / math.sqrt(2.0 * math.pi)
@@ -303,8 +309,8 @@ def _validate_design(design: SurveyDesign) -> None:
         values = EDUCATION_LEVELS if shift.variable == "education" else SECTORS
         if shift.variable not in ("education", "sector") or shift.value not in values:
             raise LioInputError(
-                f"Intercept shift for {shift.variable} = {shift.value!r}: use education "
-                f"{list(EDUCATION_LEVELS)} or sector {list(SECTORS)}."
+                f"Intercept shift for {shift.variable} = {shift.value!r}: use "
+                f"education {list(EDUCATION_LEVELS)} or sector {list(SECTORS)}."
             )
         if shift.item not in items:
             raise LioInputError(f"Intercept shift names unknown item {shift.item!r}.")
@@ -327,7 +333,8 @@ def _education_models(design: SurveyDesign) -> dict[str, PopulationModel]:
             for p in design.model.regressions
         )
         models[level] = dataclasses.replace(
-            design.model, name=f"{design.model.name}, education {level}",
+            design.model,
+            name=f"{design.model.name}, education {level}",
             regressions=regressions,
         )
     return models
@@ -419,14 +426,17 @@ def nea_design(
         shift = -0.2 - 0.4 * ((3 * index) % 5) / 4
         quantiles = ndtri(np.arange(1, n_categories) / n_categories)
         categories[item] = n_categories
-        thresholds[item] = tuple(float(q) for q in _THRESHOLD_SPREAD * quantiles + shift)
+        thresholds[item] = tuple(
+            float(q) for q in _THRESHOLD_SPREAD * quantiles + shift
+        )
 
     paths: tuple[PathDifference, ...] = ()
     shifts: tuple[InterceptShift, ...] = ()
     if group_differences:
         lhs, rhs, values = choices["path"]
-        paths = tuple(PathDifference(level, lhs, rhs, value)
-                      for level, value in values.items())
+        paths = tuple(
+            PathDifference(level, lhs, rhs, value) for level, value in values.items()
+        )
         shifts = tuple(InterceptShift(*entry) for entry in choices["shifts"])
 
     mar_items = tuple(item for item, level in _items_with_levels(model) if level == 1)
@@ -495,8 +505,10 @@ class SimulatedSurvey:
                     int((column == MISSING_CODES[_NO_ANSWER]).sum()),
                 )
             else:
-                counts = (int((column == _DONT_KNOW).sum()),
-                          int((column == _NO_ANSWER).sum()))
+                counts = (
+                    int((column == _DONT_KNOW).sum()),
+                    int((column == _NO_ANSWER).sum()),
+                )
             rows.append((item, *counts))
         return pd.DataFrame(rows, columns=["item", "dont_know", "no_answer"])
 
@@ -545,8 +557,13 @@ def simulate_survey(
     )
     education = streams["background"].choice(3, size=n, p=_EDUCATION_SAMPLE)
     codes, scores = _draw_codes(
-        design, organisation, n_organisations, sector, education,
-        streams["responses"], continuous,
+        design,
+        organisation,
+        n_organisations,
+        sector,
+        education,
+        streams["responses"],
+        continuous,
     )
     _insert_missing_codes(design, codes, education, streams["missing"])
     weight = _draw_weights(education, streams["weights"])
@@ -653,7 +670,9 @@ def _insert_missing_codes(
         stop = min(start + _BLOCK_ROWS, len(codes))
         draw = rng.random((stop - start, codes.shape[1]))
         block = codes[start:stop]
-        dont_know = (draw >= design.mcar_rate) & (draw < design.mcar_rate + design.mar_rate)
+        dont_know = (draw >= design.mcar_rate) & (
+            draw < design.mcar_rate + design.mar_rate
+        )
         dont_know &= mar_columns & (education[start:stop] == low)[:, None]
         block[dont_know] = _DONT_KNOW
         block[draw < design.mcar_rate] = _NO_ANSWER
@@ -687,7 +706,9 @@ def _assemble_frame(
         values = codes[:, column]
         if item in design.text_items:
             labels = answer_labels(design.categories[item])
-            lookup = np.array([labels.get(code, "") for code in range(10)], dtype=object)
+            lookup = np.array(
+                [labels.get(code, "") for code in range(10)], dtype=object
+            )
             columns[item] = lookup[values]
         else:
             columns[item] = np.ascontiguousarray(values)
@@ -700,8 +721,13 @@ def answer_labels(n_categories: int) -> dict[int, str]:
     The labels include the missing codes 8 "don't know" and 9 "no answer".
     """
     scales = {
-        5: ("strongly disagree", "disagree", "neither agree nor disagree", "agree",
-            "strongly agree"),
+        5: (
+            "strongly disagree",
+            "disagree",
+            "neither agree nor disagree",
+            "agree",
+            "strongly agree",
+        ),
         4: ("never", "sometimes", "often", "always"),
         3: ("disagree", "neither agree nor disagree", "agree"),
     }

@@ -2,9 +2,9 @@
 
 :func:`write_survey` writes a :class:`~lio_validate.simulate_design.SimulatedSurvey`
 as SPSS (.sav with value labels, variable labels and user-missing codes),
-Parquet and CSV files, plus the matching codebook (``codebook.yaml``), the
-model in lavaan syntax (``model.lav``), the level of each factor
-(``levels.json``) and the true parameters (``truth.json``).
+Parquet and CSV files. Beside them it writes the matching codebook
+(``codebook.yaml``), the model in lavaan syntax (``model.lav``), the level of
+each factor (``levels.json``) and the true parameters (``truth.json``).
 :func:`write_nea_example` regenerates the bundled example in
 ``examples/nea_example``.
 """
@@ -154,8 +154,13 @@ def _write_sav(survey: SimulatedSurvey, path: Path) -> None:
         "sector": dict(enumerate(SECTORS, start=1)),
     }
     missing_ranges: dict[str, list[int]] = {}
-    measure = {"respondent_id": "nominal", "org_id": "nominal", "sector": "nominal",
-               "education": "ordinal", "weight": "scale"}
+    measure = {
+        "respondent_id": "nominal",
+        "org_id": "nominal",
+        "sector": "nominal",
+        "education": "ordinal",
+        "weight": "scale",
+    }
     for item in design.items:
         measure[item] = "ordinal"
         # SPSS limits user-missing text values to 8 bytes, so "don't know" in
@@ -208,7 +213,7 @@ def survey_codebook(
     """Return the codebook of a simulated survey and its comments.
 
     The result feeds :func:`lio_validate.codebook_yaml.dump_codebook`, and
-    :func:`lio_validate.codebook_spec.parse_codebook` reads it.
+    :func:`lio_validate.codebook_load.parse_codebook` reads it.
     """
     design = survey.design
     used = sorted(set(design.categories.values()), reverse=True)
@@ -242,8 +247,13 @@ def survey_codebook(
     }
     variables["education"]["values"] = dict(enumerate(EDUCATION_LEVELS, start=1))
     variables["sector"]["values"] = dict(enumerate(SECTORS, start=1))
-    variables.update({item: {"label": text} for item, text in
-                      _column_labels(survey).items() if item in design.items})
+    variables.update(
+        {
+            item: {"label": text}
+            for item, text in _column_labels(survey).items()
+            if item in design.items
+        }
+    )
 
     document = {
         "codebook_version": 1,
@@ -260,7 +270,7 @@ def survey_codebook(
     comments = {
         ("answer_scales",): [
             "Codes 8 and 9 are non-answers. The text item stores them as the",
-            "labels \"don't know\" and \"no answer\", which map to 8 and 9 here.",
+            'labels "don\'t know" and "no answer", which map to 8 and 9 here.',
         ],
         ("scales",): [
             "Reverse-keyed items are stored reversed. Reversing them as",
@@ -282,16 +292,23 @@ def survey_truth(survey: SimulatedSurvey) -> dict[str, Any]:
     differences = []
     base = {(p.lhs, p.rhs): p.std_all for p in model.regressions}
     for difference in design.path_differences:
-        differences.append({
-            "education": difference.education, "lhs": difference.lhs, "op": "~",
-            "rhs": difference.rhs, "std_all": difference.std_all,
-            "std_all_other_groups": base[(difference.lhs, difference.rhs)],
-        })
+        differences.append(
+            {
+                "education": difference.education,
+                "lhs": difference.lhs,
+                "op": "~",
+                "rhs": difference.rhs,
+                "std_all": difference.std_all,
+                "std_all_other_groups": base[(difference.lhs, difference.rhs)],
+            }
+        )
     group_parameters = {}
     for level in EDUCATION_LEVELS:
         table = design.group_model(level).truth()
-        table = table[table["op"].isin(["~", "r2"])
-                      & table["lhs"].isin([p.lhs for p in model.regressions])]
+        table = table[
+            table["op"].isin(["~", "r2"])
+            & table["lhs"].isin([p.lhs for p in model.regressions])
+        ]
         group_parameters[level] = table.to_dict("records")
 
     return {
@@ -314,12 +331,15 @@ def survey_truth(survey: SimulatedSurvey) -> dict[str, Any]:
             "mcar_rate": design.mcar_rate,
             "mar_rate": design.mar_rate,
             "mar_items": list(design.mar_items),
-            "missing_codes": {str(code): label for code, label in MISSING_CODES.items()},
+            "missing_codes": {
+                str(code): label for code, label in MISSING_CODES.items()
+            },
             "reverse_keyed": list(design.reverse_keyed),
             "text_items": list(design.text_items),
             "categories": dict(design.categories),
-            "education_population_shares": dict(zip(EDUCATION_LEVELS,
-                                                    _EDUCATION_POPULATION)),
+            "education_population_shares": dict(
+                zip(EDUCATION_LEVELS, _EDUCATION_POPULATION)
+            ),
             "education_sample_shares": dict(zip(EDUCATION_LEVELS, _EDUCATION_SAMPLE)),
         },
         "parameters": model.truth().to_dict("records") + thresholds,
@@ -336,6 +356,7 @@ def survey_truth(survey: SimulatedSurvey) -> dict[str, Any]:
 
 def _format_truth(truth: dict[str, Any]) -> str:
     """Indented JSON with one record per line, so that diffs stay readable."""
+
     def encode(value: Any, indent: int) -> str:
         pad = " " * indent
         if isinstance(value, dict) and value and not _is_record(value):
@@ -353,9 +374,10 @@ def _format_truth(truth: dict[str, Any]) -> str:
 
 
 def _is_record(value: dict[str, Any]) -> bool:
-    return all(not isinstance(item, dict | list) for item in value.values()) and len(
-        value
-    ) <= 6
+    return (
+        all(not isinstance(item, dict | list) for item in value.values())
+        and len(value) <= 6
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -382,7 +404,7 @@ def write_nea_example(directory: str | os.PathLike[str]) -> dict[str, Path]:
     ``model.lav``, ``levels.json`` and ``truth.json``. Existing files are
     replaced.
     """
-    survey = simulate_survey(nea_design("example"), NEA_EXAMPLE_NOBS,
-                             seed=NEA_EXAMPLE_SEED)
+    survey = simulate_survey(
+        nea_design("example"), NEA_EXAMPLE_NOBS, seed=NEA_EXAMPLE_SEED
+    )
     return write_survey(survey, directory, formats=("sav",), overwrite=True)
-

@@ -41,7 +41,9 @@ class SurveyRoles:
     max_item_correlation: float = 0.95
 
 
-def validate_survey(frame: pd.DataFrame, roles: SurveyRoles, *, source: str) -> list[str]:
+def validate_survey(
+    frame: pd.DataFrame, roles: SurveyRoles, *, source: str
+) -> list[str]:
     """Validate model-ready data and return the warning messages.
 
     Parameters
@@ -73,12 +75,14 @@ def validate_survey(frame: pd.DataFrame, roles: SurveyRoles, *, source: str) -> 
     if items:
         values = [frame[name].to_numpy(dtype=np.float64, copy=False) for name in items]
         _check_item_variance(items, values, source)
-        messages += _constant_within_groups(items, values, group_codes, group_names,
-                                            roles.group, source)
+        messages += _constant_within_groups(
+            items, values, group_codes, group_names, roles.group, source
+        )
         messages += _rows_without_answers(items, values, source)
         complete = _complete_rows(values)
-        messages += _collinear_items(items, values, complete,
-                                     roles.max_item_correlation, source)
+        messages += _collinear_items(
+            items, values, complete, roles.max_item_correlation, source
+        )
     else:
         complete = np.ones(len(frame), dtype=bool)
 
@@ -187,7 +191,7 @@ def _collinear_items(
     threshold: float,
     source: str,
 ) -> list[str]:
-    """Warn about item pairs whose correlation on complete rows reaches ``threshold``."""
+    """Warn about item pairs correlating at least ``threshold`` in absolute value."""
     if len(items) < 2:
         return []
     correlation, n_complete = _item_correlation(values, complete)
@@ -201,8 +205,14 @@ def _collinear_items(
     if not pairs:
         return []
     pairs.sort(key=lambda pair: -abs(pair[2]))
-    shown = "; ".join(f"{a!r} and {b!r} (r = {r:.3f})" for a, b, r in pairs[:_MAX_LISTED])
-    more = f" and {len(pairs) - _MAX_LISTED} more pairs" if len(pairs) > _MAX_LISTED else ""
+    shown = "; ".join(
+        f"{a!r} and {b!r} (r = {r:.3f})" for a, b, r in pairs[:_MAX_LISTED]
+    )
+    more = (
+        f" and {len(pairs) - _MAX_LISTED} more pairs"
+        if len(pairs) > _MAX_LISTED
+        else ""
+    )
     return [
         f"{source}: nearly collinear items, with |r| >= {threshold:g} on the "
         f"{n_complete} complete rows: {shown}{more}. Such items add no information "
@@ -214,7 +224,7 @@ def _collinear_items(
 def _item_correlation(
     values: list[np.ndarray], complete: np.ndarray
 ) -> tuple[np.ndarray, int]:
-    """Correlation matrix of the items on the complete rows, in row blocks."""
+    """Return the items' correlation matrix on the complete rows, in row blocks."""
     k = len(values)
     n_complete = int(np.count_nonzero(complete))
     if n_complete < 3:
@@ -226,8 +236,12 @@ def _item_correlation(
     products = np.zeros((k, k))
     for start in range(0, len(complete), _BLOCK_ROWS):
         rows = complete[start : start + _BLOCK_ROWS]
-        block = np.column_stack([column[start : start + _BLOCK_ROWS][rows]
-                                 for column in values]) - origin
+        block = (
+            np.column_stack(
+                [column[start : start + _BLOCK_ROWS][rows] for column in values]
+            )
+            - origin
+        )
         sums += block.sum(axis=0)
         products += block.T @ block
 

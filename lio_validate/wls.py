@@ -16,11 +16,11 @@ scaled-and-shifted test and the fit measures follow
 | ULSMV     | identity        | robust          | scaled and shifted    |
 | ULS       | identity        | standard        | standard              |
 
-The parameter table gets the rows lavaan adds for ordinal items: thresholds
-``item | t1, t2, ...`` (free), scale factors ``item ~*~ item`` (fixed at 1),
-intercepts ``item ~ 1`` and latent means (fixed at 0), and item residual
-variances that are not free but equal 1 minus the explained variance of the
-item's y*.
+The parameter table gets the rows that lavaan adds for ordinal items
+(:mod:`lio_validate.wls_table`). The thresholds ``item | t1, t2, ...`` are
+free, the scale factors ``item ~*~ item`` are fixed at 1, and the intercepts
+``item ~ 1`` and latent means are fixed at 0. The item residual variances
+are not free but equal 1 minus the explained variance of the item's y*.
 
 References
 ----------
@@ -33,6 +33,7 @@ Journal of Statistical Software, 48(2), 1-36.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -41,7 +42,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lio_validate import ml
+from lio_validate import ml, wls_model, wls_tests
 from lio_validate.data_prep import prepare_data
 from lio_validate.exceptions import (
     ConvergenceWarning,
@@ -49,7 +50,6 @@ from lio_validate.exceptions import (
     IdentificationError,
     LioInputError,
     ListwiseDeletionWarning,
-    ModelSpecificationError,
 )
 from lio_validate.inference import (
     covariance_of_estimates,
@@ -57,22 +57,22 @@ from lio_validate.inference import (
     parameter_name,
     parameter_rows,
 )
-from lio_validate.model import RamModel, build_ram_model
-from lio_validate.partable import ParameterTable, build_parameter_table
-from lio_validate.polychoric import (
-    MAX_CATEGORIES,
-    OrdinalLevels,
-    OrdinalSampleStatistics,
-    encode_ordinal_items,
-    ordinal_sample_statistics,
-    pair_indices,
-)
+from lio_validate.model import RamModel
+from lio_validate.ordinal_data import MAX_CATEGORIES, encode_ordinal_items
+from lio_validate.partable import ParameterTable
+from lio_validate.polychoric import OrdinalSampleStatistics, ordinal_sample_statistics
 from lio_validate.samplestats import GroupStatistics, SampleStatistics
 from lio_validate.standardize import standardize
-from lio_validate.syntax import FormulaTerm, ParsedModel, parse_model
-from lio_validate import wls_model, wls_tests
+from lio_validate.syntax import ParsedModel, parse_model
+from lio_validate.wls_table import (
+    build_ordinal_model,
+    build_ordinal_table,
+    check_ordinal_terms,
+    ordinal_items,
+    split_threshold_terms,
+)
 
-__all__ = ["ESTIMATORS", "DWLSFit", "fit_dwls", "build_ordinal_table"]
+__all__ = ["ESTIMATORS", "DWLSFit", "fit_dwls", "standardized_solution"]
 
 # Estimator name -> (weights, robust standard errors and scaled-shifted test).
 ESTIMATORS = {
@@ -81,8 +81,6 @@ ESTIMATORS = {
     "ULSMV": ("ULS", True),
     "ULS": ("ULS", False),
 }
-
-_RAM_S = 1  # RAM matrix code of a variance or covariance row (lio_validate.model)
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,9 @@ class DWLSFit:
     model : RamModel
         The RAM model at the estimates (item residual variances filled in),
         so ``model.implied(x, g).sigma`` is the implied y* correlation matrix.
+    structure : OrdinalModel
+        The model as estimated, in which the item residual variances follow
+        from the other parameters (:mod:`lio_validate.wls_model`).
     x : numpy.ndarray
         The free parameters, in the order of ``table.frame["free"]``.
     estimates : pandas.DataFrame
@@ -129,6 +130,7 @@ class DWLSFit:
     estimator: str
     table: ParameterTable
     model: RamModel
+    structure: wls_model.OrdinalModel
     x: np.ndarray
     estimates: pd.DataFrame
     vcov: pd.DataFrame
@@ -219,9 +221,9 @@ def fit_dwls(
 
     # Parse and check the model before touching the data.
     parsed = parse_model(model) if isinstance(model, str) else model
-    structural, threshold_terms = _split_threshold_terms(parsed)
-    items = _ordinal_items(structural, ordered, threshold_terms)
-    _check_ordinal_terms(structural, items)
+    structural, threshold_terms = split_threshold_terms(parsed)
+    items = ordinal_items(structural, ordered, threshold_terms)
+    check_ordinal_terms(structural, items)
 
     # Code the categories of the items, keep complete rows, build the table.
     levels, prepared = _prepare_items(structural, data, items, group, max_categories,
@@ -242,7 +244,7 @@ def fit_dwls(
 
     # The model on the polychorics: RAM matrices, weights.
     stats = _correlations_as_moments(sample)
-    ordinal_model = _ordinal_model(table, stats, levels)
+    ordinal_model = build_ordinal_model(table, stats)
     data_blocks = tuple(
         wls_model.LeastSquaresData(
             nobs=s.nobs, wls_obs=s.wls_obs,
@@ -281,7 +283,7 @@ def fit_dwls(
         vcov = info_inverse / divisor
     vcov = (vcov + vcov.T) / 2.0
 
-    final_table, final_ram = _at_estimates(ordinal_model, stats, x)
+    final_table, final_ram = _at_estimates(ordinal_model, x)
     _check_residual_variances(ordinal_model, x, final_table, group_names, messages)
     fit_measures = _fit_measures(ordinal_model, data_blocks, sample, x, optimum,
                                  deltas, info_inverse, meat, products,
@@ -292,6 +294,7 @@ def fit_dwls(
         estimator=estimator.upper(),
         table=final_table,
         model=final_ram,
+        structure=ordinal_model,
         x=x,
         estimates=estimates,
         vcov=pd.DataFrame(vcov, index=free_names, columns=free_names),
@@ -330,49 +333,6 @@ def _check_options(estimator, max_categories) -> tuple[str, bool]:
     return ESTIMATORS[name]
 
 
-def _split_threshold_terms(parsed: ParsedModel):
-    """Return the model without ``|`` terms, and those terms."""
-    thresholds = tuple(t for t in parsed.terms if t.op == "|")
-    rest = tuple(t for t in parsed.terms if t.op != "|")
-    return ParsedModel(rest, parsed.definitions, parsed.text), thresholds
-
-
-def _ordinal_items(parsed: ParsedModel, ordered, threshold_terms) -> tuple[str, ...]:
-    """Return the observed variables of the model, checking that all are ordinal."""
-    roles = build_parameter_table(parsed, meanstructure=False, fixed_x=False).roles
-    observed = roles.ov
-    for term in threshold_terms:
-        if term.lhs not in observed:
-            raise ModelSpecificationError(
-                f"line {term.line}: thresholds are given for {term.lhs!r} "
-                f"({term.text!r}), which is not an observed variable of the model. "
-                "Thresholds belong to ordinal indicators"
-            )
-    if ordered is True:
-        return observed
-    if ordered is False or ordered is None or isinstance(ordered, str):
-        raise LioInputError(
-            "ordered must be a list of item names or True (every observed variable "
-            f"of the model), not {ordered!r}"
-        )
-    ordered = list(ordered)
-    continuous = [name for name in observed if name not in ordered]
-    if continuous:
-        raise ModelSpecificationError(
-            f"the observed variable(s) {', '.join(map(repr, continuous))} are not in "
-            "ordered=, but this version fits ordinal items only. Declare every "
-            "observed variable of the model ordinal, or fit continuous items with "
-            "estimator='ML'"
-        )
-    if roles.ov_x:
-        raise ModelSpecificationError(
-            f"the observed predictor(s) {', '.join(map(repr, roles.ov_x))} would be "
-            "exogenous covariates, which ordinal estimation does not support in this "
-            "version. Measure them with a latent variable or remove them"
-        )
-    return observed
-
-
 def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
                    messages: list[str]):
     """Return the categories of the items and the complete rows per group."""
@@ -395,148 +355,6 @@ def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
 
 
 # --------------------------------------------------------------------------
-# Parameter table
-# --------------------------------------------------------------------------
-
-
-def build_ordinal_table(
-    parsed: ParsedModel,
-    threshold_terms: Sequence[FormulaTerm],
-    levels: OrdinalLevels,
-    *,
-    ngroups: int = 1,
-    std_lv: bool = False,
-) -> ParameterTable:
-    """Build the parameter table of an ordinal model, in lavaan's row order.
-
-    Per group: the user's rows, the thresholds (item by item), the default
-    variances and covariances, the scale factors ``~*~`` (fixed at 1) and the
-    intercepts ``~1`` of items and latent variables (fixed at 0). Item
-    residual variances are fixed rows with value 0; the estimator fills them
-    in. Free parameters are numbered in row order, rows sharing a label
-    sharing a number.
-
-    Raises
-    ------
-    ModelSpecificationError
-        For intercepts or item variances written by the user, or threshold
-        terms that do not match an item's categories.
-    """
-    _check_ordinal_terms(parsed, levels.items)
-    base = build_parameter_table(parsed, ngroups=ngroups, std_lv=std_lv,
-                                 meanstructure=False, fixed_x=False)
-    written = _written_thresholds(threshold_terms, levels, ngroups)
-    roles = base.roles
-    records = []
-    for g in range(ngroups):
-        rows = base.frame[base.frame["group"] == g]
-        records.extend(rows[rows["user"] == 1].to_dict("records"))
-        for item, categories in zip(levels.items, levels.categories):
-            for t in range(1, len(categories)):
-                records.append(_threshold_record(item, t, g, written))
-        records.extend(rows[rows["user"] == 0].to_dict("records"))
-        for item in levels.items:
-            records.append(_fixed_record(item, "~*~", item, g, 1.0))
-        for name in (*levels.items, *roles.lv):
-            records.append(_fixed_record(name, "~1", "", g, 0.0))
-
-    frame = pd.DataFrame.from_records(records)
-    residual = ((frame["op"] == "~~") & (frame["lhs"] == frame["rhs"])
-                & frame["lhs"].isin(levels.items)).to_numpy()
-    is_free = (frame["free"] > 0).to_numpy() & ~residual
-    frame.loc[residual, "value"] = 0.0
-    frame["free"] = _number_free(frame["label"].tolist(), is_free)
-    frame["id"] = np.arange(1, len(frame) + 1)
-    frame = frame[["id", "lhs", "op", "rhs", "group", "user", "free", "value",
-                   "label", "exo", "line"]].reset_index(drop=True)
-    return ParameterTable(frame, roles, parsed.definitions, ngroups, True)
-
-
-def _check_ordinal_terms(parsed: ParsedModel, items: Sequence[str]) -> None:
-    for term in parsed.terms:
-        if term.op == "~1":
-            raise ModelSpecificationError(
-                f"line {term.line}: {term.text!r} sets an intercept or mean. With "
-                "ordinal items the intercepts of the y* and the latent means are "
-                "fixed at 0 in the delta parameterization, and this version does not "
-                "free them, so remove the line"
-            )
-        if term.op == "~~" and term.lhs == term.rhs and term.lhs in items:
-            raise ModelSpecificationError(
-                f"line {term.line}: {term.text!r} sets the residual variance of the "
-                f"ordinal item {term.lhs!r}. In the delta parameterization it is 1 "
-                "minus the explained variance of the item's y* and cannot be set, so "
-                "remove the line"
-            )
-
-
-def _per_group(values: tuple, ngroups: int, term: FormulaTerm, what: str) -> list:
-    if len(values) == 1:
-        return list(values) * ngroups
-    if len(values) != ngroups:
-        raise ModelSpecificationError(
-            f"line {term.line}: c(...) in {term.text!r} gives {len(values)} {what} "
-            f"but the model has {ngroups} group(s). Give one value per group"
-        )
-    return list(values)
-
-
-def _written_thresholds(threshold_terms, levels: OrdinalLevels, ngroups: int) -> dict:
-    """Map (item, t, group) to the fixed value and label written by the user."""
-    count = dict(zip(levels.items, levels.n_categories - 1))
-    written = {}
-    for term in threshold_terms:
-        names = [f"t{k}" for k in range(1, count[term.lhs] + 1)]
-        if term.rhs not in names:
-            raise ModelSpecificationError(
-                f"line {term.line}: {term.text!r} names threshold {term.rhs!r}, but "
-                f"{term.lhs!r} has {count[term.lhs] + 1} categories in the data and "
-                f"so the thresholds {', '.join(names)}"
-            )
-        if term.free or any(s is not None for s in term.start):
-            raise ModelSpecificationError(
-                f"line {term.line}: {term.text!r}: thresholds accept a fixed value "
-                "(0.5*t1) or a label (a*t1) only"
-            )
-        fixed = _per_group(term.fixed, ngroups, term, "values")
-        labels = _per_group(term.label, ngroups, term, "labels")
-        t = int(term.rhs[1:])
-        for g in range(ngroups):
-            written[(term.lhs, t, g)] = (fixed[g], labels[g], term.line)
-    return written
-
-
-def _threshold_record(item: str, t: int, group: int, written: dict) -> dict:
-    fixed, label, line = written.get((item, t, group), (None, None, 0))
-    return dict(id=0, lhs=item, op="|", rhs=f"t{t}", group=group,
-                user=int((item, t, group) in written),
-                free=0 if fixed is not None else 1,
-                value=np.nan if fixed is None else float(fixed),
-                label=label or "", exo=0, line=line)
-
-
-def _fixed_record(lhs: str, op: str, rhs: str, group: int, value: float) -> dict:
-    return dict(id=0, lhs=lhs, op=op, rhs=rhs, group=group, user=0, free=0,
-                value=value, label="", exo=0, line=0)
-
-
-def _number_free(labels: list[str], is_free: np.ndarray) -> np.ndarray:
-    numbers = np.zeros(len(labels), dtype=int)
-    by_label: dict[str, int] = {}
-    counter = 0
-    for index in np.flatnonzero(is_free):
-        label = labels[index]
-        if label and label in by_label:
-            numbers[index] = by_label[label]
-            continue
-        counter += 1
-        numbers[index] = counter
-        if label:
-            by_label[label] = counter
-    return numbers
-
-
-# --------------------------------------------------------------------------
 # Model and start values
 # --------------------------------------------------------------------------
 
@@ -550,27 +368,6 @@ def _correlations_as_moments(sample) -> SampleStatistics:
                                       s.correlation.copy(),
                                       float(logdet) if sign > 0 else np.nan))
     return SampleStatistics(tuple(sample[0].variables), tuple(groups))
-
-
-def _ordinal_model(table: ParameterTable, stats: SampleStatistics,
-                   levels: OrdinalLevels) -> wls_model.OrdinalModel:
-    ram = build_ram_model(table, stats)
-    frame = table.frame
-    residual_positions, threshold_rows = [], []
-    for g, index in enumerate(ram.groups):
-        is_residual = ((index.matrix == _RAM_S) & (index.i == index.j)
-                       & (index.i < ram.nobserved))
-        positions = np.flatnonzero(is_residual)
-        positions = positions[np.argsort(index.i[positions])]
-        if len(positions) != ram.nobserved:
-            raise ModelSpecificationError(
-                "every ordinal item needs a residual variance row in the parameter "
-                f"table, but {len(positions)} were found for {ram.nobserved} items"
-            )
-        residual_positions.append(positions)
-        rows = np.flatnonzero(((frame["op"] == "|") & (frame["group"] == g)).to_numpy())
-        threshold_rows.append(rows)
-    return wls_model.OrdinalModel(ram, tuple(residual_positions), tuple(threshold_rows))
 
 
 def _start_values(model: wls_model.OrdinalModel, stats: SampleStatistics,
@@ -595,19 +392,27 @@ def _check_degrees_of_freedom(table: ParameterTable, data_blocks) -> None:
         )
 
 
-def _at_estimates(model: wls_model.OrdinalModel, stats: SampleStatistics,
-                  x: np.ndarray) -> tuple[ParameterTable, RamModel]:
-    """Return the table and RAM model with the item residual variances filled in."""
-    frame = model.ram.table.frame.copy()
-    values = frame["value"].to_numpy(dtype=float, copy=True)
+def _ram_at(model: wls_model.OrdinalModel, x: np.ndarray) -> RamModel:
+    """Return the RAM model with the item residual variances implied by ``x``."""
+    ram = model.ram
+    values = ram.values.copy()
     for g, positions in enumerate(model.residual_positions):
         theta = wls_model.correlation_structure(model, x, g).theta
-        values[model.ram.groups[g].rows[positions]] = theta
-    frame["value"] = values
+        values[ram.groups[g].rows[positions]] = theta
+    return dataclasses.replace(ram, values=values)
+
+
+def _at_estimates(model: wls_model.OrdinalModel,
+                  x: np.ndarray) -> tuple[ParameterTable, RamModel]:
+    """Return the table and RAM model with the item residual variances filled in."""
+    ram = _ram_at(model, x)
     old = model.ram.table
+    frame = old.frame.copy()
+    frame["value"] = np.where(ram.free_index >= 0, frame["value"].to_numpy(),
+                              ram.values)
     table = ParameterTable(frame, old.roles, old.definitions, old.ngroups,
                            old.meanstructure)
-    return table, build_ram_model(table, stats)
+    return table, dataclasses.replace(ram, table=table)
 
 
 def _check_residual_variances(model, x, table, group_names, messages) -> None:
@@ -718,3 +523,53 @@ def _free_parameter_names(table: ParameterTable, group_names) -> list[str]:
             name = f"{name} [{group_names[frame['group'].iat[row]]}]"
         names.append(name)
     return names
+
+
+def standardized_solution(fit: DWLSFit) -> pd.DataFrame:
+    """Return std_lv and std_all with delta-method standard errors.
+
+    The columns are ``lhs, op, rhs, group, std_lv, se_std_lv, std_all,
+    se_std_all``, one row per table row. The standardizing map is
+    differentiated by central differences, and the item residual variances
+    are recomputed from the parameters at every step, because in the delta
+    parameterization they are functions of the other parameters. Thresholds
+    and scale factors keep their values (y* has unit variance). As in
+    lavaan, SEs below eps^(1/4) are numerical noise around an exact 0 and are
+    set to 0.
+    """
+    frame = fit.table.frame
+    unchanged = frame["op"].isin(["|", "~*~"]).to_numpy()
+
+    def stacked(x: np.ndarray) -> np.ndarray:
+        ram = _ram_at(fit.structure, x)
+        std_lv, std_all = standardize(ram, x)
+        values = ram.row_values(x)
+        std_lv[unchanged] = values[unchanged]
+        std_all[unchanged] = values[unchanged]
+        return np.concatenate([std_lv, std_all])
+
+    x = fit.x
+    center = stacked(x)
+    jacobian = np.zeros((len(center), len(x)))
+    for k in range(len(x)):
+        step = 1e-6 * max(1.0, abs(x[k]))
+        offset = np.zeros(len(x))
+        offset[k] = step
+        jacobian[:, k] = (stacked(x + offset) - stacked(x - offset)) / (2.0 * step)
+    jacobian = np.nan_to_num(jacobian)
+    variance = np.einsum("ij,jk,ik->i", jacobian, fit.vcov.to_numpy(), jacobian)
+    # A variance below eps^(1/2), rounding noise that may be negative, is an
+    # SE below eps^(1/4) and so 0 by the rule above.
+    noise = variance < np.sqrt(np.finfo(float).eps)
+    se = np.sqrt(np.where(noise, 1.0, variance))
+    se[noise] = 0.0
+    se[~np.isfinite(center)] = np.nan
+
+    nrows = len(frame)
+    table = fit.estimates[["lhs", "op", "rhs", "group"]].iloc[:nrows].copy()
+    table["std_lv"] = center[:nrows]
+    table["se_std_lv"] = se[:nrows]
+    table["std_all"] = center[nrows:]
+    table["se_std_all"] = se[nrows:]
+    return table.reset_index(drop=True)
+

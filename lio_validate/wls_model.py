@@ -10,7 +10,7 @@ threshold parameters themselves (y* intercepts and latent means are 0).
 
 The estimate minimises lavaan's least-squares discrepancy
 
-    fmin = sum_g (N_g / N) * (1/2) * ((N_g - 1) / N_g) * (s_g - sigma_g)' W_g (s_g - sigma_g),
+    fmin = sum_g (N_g / N) (1/2) ((N_g - 1) / N_g) (s_g - sigma_g)' W_g (s_g - sigma_g),
 
 with s the thresholds and polychoric correlations and sigma their implied
 values (lavaan 0.6, ``lav_model_objective.R``); W is diag(Gamma)^-1 for DWLS
@@ -187,7 +187,8 @@ def _group_weight(data: LeastSquaresData, nobs_total: int) -> float:
     return (data.nobs - 1) / nobs_total
 
 
-def fmin(model: OrdinalModel, data: tuple[LeastSquaresData, ...], x: np.ndarray) -> float:
+def fmin(model: OrdinalModel, data: tuple[LeastSquaresData, ...],
+         x: np.ndarray) -> float:
     """Return lavaan's ``fmin`` for DWLS or ULS at ``x``."""
     nobs_total = sum(d.nobs for d in data)
     total = 0.0

@@ -249,6 +249,8 @@ def catml_inputs(deltas, data, sample_correlations, implied_correlations,
 
 
 def _robust_cfi(chisq, df, baseline_chisq, baseline_df, c_hat, c_hat_null) -> float:
+    if not np.all(np.isfinite([chisq, baseline_chisq, c_hat, c_hat_null])):
+        return np.nan
     model_term = max(chisq - c_hat * df, 0.0)
     denominator = max(chisq - c_hat * df, baseline_chisq - c_hat_null * baseline_df,
                       0.0)
@@ -258,6 +260,8 @@ def _robust_cfi(chisq, df, baseline_chisq, baseline_df, c_hat, c_hat_null) -> fl
 
 
 def _robust_tli(chisq, df, baseline_chisq, baseline_df, c_hat, c_hat_null) -> float:
+    if not np.all(np.isfinite([chisq, baseline_chisq, c_hat, c_hat_null])):
+        return np.nan
     model_term = (chisq - c_hat * df) * baseline_df
     baseline_term = (baseline_chisq - c_hat_null * baseline_df) * df
     if df > 0 and abs(baseline_term) > 0:
@@ -287,6 +291,10 @@ def _rmsea_measures(suffix: str, chisq, df, nobs, ngroups, c_hat=1.0,
     (N df)), as lavaan 0.6.14 does.
     """
     statistic = chisq if chisq_for_ci is None else chisq_for_ci
+    names = ("rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "rmsea_pvalue",
+             "rmsea_notclose_pvalue")
+    if not np.all(np.isfinite([chisq, statistic, c_hat])):
+        return {f"{name}{suffix}": np.nan for name in names}
     scale = np.sqrt(c_hat)
     lower, upper = fm.rmsea_ci(statistic, df, nobs, ngroups)
     return {
@@ -309,8 +317,10 @@ def least_squares_fit_measures(
     """Assemble lavaan's fit measures (snake_case names) of a DWLS or ULS fit.
 
     RMSEA uses N - G, as lavaan does for every estimator outside the ML
-    family. ``scaled`` and ``robust`` are None for a fit without a robust
-    test, and their measures are then left out. With ``chisq_has_pvalue``
+    family. ``scaled`` is None for a fit without a robust test, and the
+    scaled and robust measures are then left out. With a robust test but
+    ``robust`` None (a polychoric matrix that is not positive definite), the
+    robust measures are NaN, as in lavaan 0.6.14. With ``chisq_has_pvalue``
     False (ULS: lavaan 0.6.14 marks the distribution of the unscaled ULS
     statistic as unknown) the p-values of the model and baseline statistics
     are NaN.
@@ -349,6 +359,8 @@ def least_squares_fit_measures(
     if scaled is not None and baseline_scaled is not None:
         out["cfi_scaled"] = fm.cfi(scaled.chisq, df, baseline_scaled.chisq, baseline_df)
         out["tli_scaled"] = fm.tli(scaled.chisq, df, baseline_scaled.chisq, baseline_df)
+    if scaled is not None and robust is None:
+        robust = RobustIndexInputs(np.nan, np.nan, np.nan, np.nan)
     if robust is not None:
         out["cfi_robust"] = _robust_cfi(robust.chisq, df, robust.baseline_chisq,
                                         baseline_df, robust.scaling_factor,

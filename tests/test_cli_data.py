@@ -20,8 +20,15 @@ import pyreadstat
 import pytest
 import yaml
 
-AGREE = {1: "strongly disagree", 2: "disagree", 3: "neither agree nor disagree",
-         4: "agree", 5: "strongly agree", 8: "don't know", 9: "refused"}
+AGREE = {
+    1: "strongly disagree",
+    2: "disagree",
+    3: "neither agree nor disagree",
+    4: "agree",
+    5: "strongly agree",
+    8: "don't know",
+    9: "refused",
+}
 
 CODEBOOK = """\
 group: edu
@@ -46,7 +53,10 @@ variables:
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "lio_validate", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -73,7 +83,9 @@ def survey_frame() -> pd.DataFrame:
 def write_sav(path: Path, frame: pd.DataFrame, missing: dict | None = None) -> Path:
     labels = {name: AGREE for name in frame if name.startswith("aut")}
     pyreadstat.write_sav(
-        frame, path, variable_value_labels=labels,
+        frame,
+        path,
+        variable_value_labels=labels,
         missing_ranges=missing if missing is not None else {"aut1": [8, 9]},
     )
     return path
@@ -91,9 +103,15 @@ class Case:
 def build_cases(root: Path) -> dict[str, Case]:
     cases: dict[str, Case] = {}
 
-    def add(name: str, frame: pd.DataFrame | None, extra: list[str], expected: str,
-            codebook: str | None = CODEBOOK, suffix: str = ".sav",
-            missing: dict | None = None) -> None:
+    def add(
+        name: str,
+        frame: pd.DataFrame | None,
+        extra: list[str],
+        expected: str,
+        codebook: str | None = CODEBOOK,
+        suffix: str = ".sav",
+        missing: dict | None = None,
+    ) -> None:
         folder = root / name
         folder.mkdir()
         data = folder / f"survey{suffix}"
@@ -109,8 +127,13 @@ def build_cases(root: Path) -> dict[str, Case]:
             args += ["--codebook", str(book)]
         cases[name] = Case(data, args, expected)
 
-    add("unknown_column", None, [], "did you mean 'aut4'",
-        codebook=CODEBOOK.replace("aut4]", "atu4]"))
+    add(
+        "unknown_column",
+        None,
+        [],
+        "did you mean 'aut4'",
+        codebook=CODEBOOK.replace("aut4]", "atu4]"),
+    )
 
     duplicated = survey_frame()
     duplicated.insert(1, "aut3_copy", duplicated["aut3"])
@@ -121,7 +144,12 @@ def build_cases(root: Path) -> dict[str, Case]:
     (folder / "book.yaml").write_text(CODEBOOK)
     cases["duplicate_column"] = Case(
         folder / "survey.csv",
-        ["prepare", str(folder / "survey.csv"), "--codebook", str(folder / "book.yaml")],
+        [
+            "prepare",
+            str(folder / "survey.csv"),
+            "--codebook",
+            str(folder / "book.yaml"),
+        ],
         "'aut3' occur more than once",
     )
 
@@ -129,13 +157,25 @@ def build_cases(root: Path) -> dict[str, Case]:
     frame.loc[5, "aut4"] = 7.0
     add("out_of_range", frame, [], "outside")
 
-    add("undeclared_missing", None, ["--items", "aut1"], "coded 9", codebook=None,
-        missing={})
+    add(
+        "undeclared_missing",
+        None,
+        ["--items", "aut1"],
+        "coded 9",
+        codebook=None,
+        missing={},
+    )
 
     frame = survey_frame().astype({"aut3": object})
-    frame["aut3"] = frame["aut3"].map({1.0: "strongly disagree", 2.0: "disagree",
-                                       3.0: "neither agree nor disagree",
-                                       4.0: "agree", 5.0: "strongly agree"})
+    frame["aut3"] = frame["aut3"].map(
+        {
+            1.0: "strongly disagree",
+            2.0: "disagree",
+            3.0: "neither agree nor disagree",
+            4.0: "agree",
+            5.0: "strongly agree",
+        }
+    )
     frame.loc[2, "aut3"] = "mostly agree"
     add("unknown_text", frame, [], "'mostly agree'", suffix=".csv")
 
@@ -167,13 +207,28 @@ def build_cases(root: Path) -> dict[str, Case]:
     frame["w"] = 0.0
     add("zero_sum_weights", frame, [], "sum to zero")
 
-    add("small_group", None, ["--strict"], "fewer than the usable size",
-        codebook=CODEBOOK.replace("min_group_size: 10", "min_group_size: 50"))
+    add(
+        "small_group",
+        None,
+        ["--strict"],
+        "fewer than the usable size",
+        codebook=CODEBOOK.replace("min_group_size: 10", "min_group_size: 50"),
+    )
 
-    add("invalid_yaml", None, [], "not valid YAML",
-        codebook="scales:\n  a: [aut1, aut2\n  b: 1\n")
-    add("unknown_codebook_key", None, [], "unknown key 'wieght'",
-        codebook=CODEBOOK + "wieght: w\n")
+    add(
+        "invalid_yaml",
+        None,
+        [],
+        "not valid YAML",
+        codebook="scales:\n  a: [aut1, aut2\n  b: 1\n",
+    )
+    add(
+        "unknown_codebook_key",
+        None,
+        [],
+        "unknown key 'wieght'",
+        codebook=CODEBOOK + "wieght: w\n",
+    )
 
     frame = survey_frame().astype({"w": object})
     frame["w"] = "one"
@@ -183,7 +238,8 @@ def build_cases(root: Path) -> dict[str, Case]:
     folder.mkdir()
     data = write_sav(folder / "survey.sav", survey_frame())
     cases["overwrite_input"] = Case(
-        data, ["prepare", str(data), "--out", str(data), "--force"], "never modified")
+        data, ["prepare", str(data), "--out", str(data), "--force"], "never modified"
+    )
 
     missing = root / "absent.sav"
     cases["missing_file"] = Case(missing, ["prepare", str(missing)], "not found")
@@ -194,20 +250,35 @@ def build_cases(root: Path) -> dict[str, Case]:
 def bad_input_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_inputs")
     cases = build_cases(root)
-    before = {name: sha256_of(case.data) for name, case in cases.items()
-              if case.data.exists()}
+    before = {
+        name: sha256_of(case.data) for name, case in cases.items() if case.data.exists()
+    }
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(cases, pool.map(lambda case: run(*case.args),
-                                           cases.values())))
+        results = dict(
+            zip(cases, pool.map(lambda case: run(*case.args), cases.values()))
+        )
     return cases, before, results
 
 
 BAD_INPUTS = [
-    "unknown_column", "duplicate_column", "out_of_range", "undeclared_missing",
-    "unknown_text", "constant_item", "constant_within_group", "collinear",
-    "rows_without_answers", "negative_weights", "missing_weights",
-    "zero_sum_weights", "small_group", "invalid_yaml", "unknown_codebook_key",
-    "text_weight", "overwrite_input", "missing_file",
+    "unknown_column",
+    "duplicate_column",
+    "out_of_range",
+    "undeclared_missing",
+    "unknown_text",
+    "constant_item",
+    "constant_within_group",
+    "collinear",
+    "rows_without_answers",
+    "negative_weights",
+    "missing_weights",
+    "zero_sum_weights",
+    "small_group",
+    "invalid_yaml",
+    "unknown_codebook_key",
+    "text_weight",
+    "overwrite_input",
+    "missing_file",
 ]
 
 
@@ -304,15 +375,30 @@ def test_codebook_command(tmp_path):
 
 def test_simulate_command(tmp_path):
     out = tmp_path / "sim"
-    first = run("simulate", "--out", str(out), "--n", "500", "--seed", "3",
-                "--format", "sav,csv")
+    first = run(
+        "simulate",
+        "--out",
+        str(out),
+        "--n",
+        "500",
+        "--seed",
+        "3",
+        "--format",
+        "sav,csv",
+    )
     second = run("simulate", "--out", str(out), "--n", "500")
     prepared = run("prepare", str(out / "survey.csv"))
 
     assert first.returncode == 0, first.stderr
     names = {path.name for path in out.iterdir()}
-    assert names == {"survey.sav", "survey.csv", "codebook.yaml", "model.lav",
-                     "levels.json", "truth.json"}
+    assert names == {
+        "survey.sav",
+        "survey.csv",
+        "codebook.yaml",
+        "model.lav",
+        "levels.json",
+        "truth.json",
+    }
     assert second.returncode == 2
     assert second.stderr.count("\n") == 1
     assert "--force" in second.stderr

@@ -20,7 +20,8 @@ from lio_validate.codebook import (
     prepare_survey,
 )
 from lio_validate.codebook_draft import draft_codebook
-from lio_validate.codebook_spec import MissingRange, load_codebook, parse_codebook
+from lio_validate.codebook_load import load_codebook, parse_codebook
+from lio_validate.codebook_spec import MissingRange
 from lio_validate.codebook_yaml import dump_codebook
 from lio_validate.exceptions import DataError, DataWarning
 
@@ -73,20 +74,33 @@ def sha256_of(path: Path) -> str:
 def survey_frame() -> pd.DataFrame:
     """Twelve respondents: four autonomy items, education, weight, organisation.
 
-    aut2 is stored reversed, aut3 holds the answers as text, 8 and 9 are
+    aut2 is stored reversed, aut3 stores the answers as text, 8 and 9 are
     non-answers, and aut4 has one system-missing cell.
     """
-    return pd.DataFrame({
-        "aut1": [1, 2, 3, 4, 5, 8, 9, 2, 3, 4, 5, 1.0],
-        "aut2": [5, 4, 3, 2, 1, 1, 2, 9, 3, 2, 2, 4.0],
-        "aut3": ["agree", "Strongly  agree", "don't know", "disagree",
-                 "neither agree nor disagree", "agree", "agree ", "", "agree",
-                 "disagree", "strongly agree", "strongly disagree"],
-        "aut4": [2, 3, 3, 4, 5, 4, 3, 2, np.nan, 4, 5, 1.0],
-        "edu": [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3.0],
-        "w": [1, 1, 1, 2, 2, 2, .5, .5, 1, 1, 1, 1.0],
-        "org": [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3.0],
-    })
+    return pd.DataFrame(
+        {
+            "aut1": [1, 2, 3, 4, 5, 8, 9, 2, 3, 4, 5, 1.0],
+            "aut2": [5, 4, 3, 2, 1, 1, 2, 9, 3, 2, 2, 4.0],
+            "aut3": [
+                "agree",
+                "Strongly  agree",
+                "don't know",
+                "disagree",
+                "neither agree nor disagree",
+                "agree",
+                "agree ",
+                "",
+                "agree",
+                "disagree",
+                "strongly agree",
+                "strongly disagree",
+            ],
+            "aut4": [2, 3, 3, 4, 5, 4, 3, 2, np.nan, 4, 5, 1.0],
+            "edu": [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3.0],
+            "w": [1, 1, 1, 2, 2, 2, 0.5, 0.5, 1, 1, 1, 1.0],
+            "org": [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3.0],
+        }
+    )
 
 
 def write_sav(path: Path, frame: pd.DataFrame | None = None, **options) -> Path:
@@ -96,8 +110,12 @@ def write_sav(path: Path, frame: pd.DataFrame | None = None, **options) -> Path:
     missing = {name: [8, 9] for name in ("aut1", "aut2") if name in frame}
     missing.update(options.pop("missing", {}))
     pyreadstat.write_sav(
-        frame, path, variable_value_labels=labels, missing_ranges=missing,
-        column_labels={"aut1": "Decide how", "edu": "Education level"}, **options,
+        frame,
+        path,
+        variable_value_labels=labels,
+        missing_ranges=missing,
+        column_labels={"aut1": "Decide how", "edu": "Education level"},
+        **options,
     )
     return path
 
@@ -157,16 +175,25 @@ def test_resolve_merges_answer_scale(codebook_file):
 
 def test_resolve_uses_file_labels_without_codebook_values():
     book = parse_codebook({})
-    rules = book.resolve("q1", file_values={1: "no", 2: "yes", 7: "refused"},
-                         file_missing=((7, 7),))
+    rules = book.resolve(
+        "q1", file_values={1: "no", 2: "yes", 7: "refused"}, file_missing=((7, 7),)
+    )
 
     assert rules.values_source == "file"
     assert rules.valid == (1.0, 2.0)
 
 
 def test_missing_ranges_and_valid_parse():
-    book = parse_codebook({"variables": {"income": {
-        "missing": [-1, {"from": 90, "to": 99}, "n.v.t."], "valid": [0, 89]}}})
+    book = parse_codebook(
+        {
+            "variables": {
+                "income": {
+                    "missing": [-1, {"from": 90, "to": 99}, "n.v.t."],
+                    "valid": [0, 89],
+                }
+            }
+        }
+    )
     rules = book.resolve("income")
 
     assert rules.missing == (-1, MissingRange(90.0, 99.0), "n.v.t.")
@@ -222,15 +249,28 @@ def test_dump_codebook_round_trip():
         "data": "survey 2024.sav",
         "scales": {"a": {"items": ["x1", "x2"], "label": "Yes"}},
         "variables": {
-            "q": {"values": {1: "no", 2: "yes", 3: "1", 4: "a: b", 5: "don't know",
-                             6: "één #1", 7: " padded", 8: "null"},
-                  "missing": [8, {"from": 90, "to": 99}, "n.v.t."],
-                  "valid": [1, 7.5]},
+            "q": {
+                "values": {
+                    1: "no",
+                    2: "yes",
+                    3: "1",
+                    4: "a: b",
+                    5: "don't know",
+                    6: "één #1",
+                    7: " padded",
+                    8: "null",
+                },
+                "missing": [8, {"from": 90, "to": 99}, "n.v.t."],
+                "valid": [1, 7.5],
+            },
             "empty": {},
         },
     }
-    text = dump_codebook(document, header=["made by a test"],
-                         comments={("scales", "a"): ["a comment " * 20]})
+    text = dump_codebook(
+        document,
+        header=["made by a test"],
+        comments={("scales", "a"): ["a comment " * 20]},
+    )
 
     assert yaml.safe_load(text) == document
     assert text.startswith("# made by a test\n")
@@ -303,8 +343,15 @@ def test_audit_table_columns(sav_file, codebook_file):
 
     assert tuple(prepared.audit.columns) == AUDIT_COLUMNS
     roles = dict(zip(prepared.audit["variable"], prepared.audit["role"]))
-    assert roles == {"aut1": "item", "aut2": "item", "aut3": "item", "aut4": "item",
-                     "edu": "group", "w": "weight", "org": "cluster"}
+    assert roles == {
+        "aut1": "item",
+        "aut2": "item",
+        "aut3": "item",
+        "aut4": "item",
+        "edu": "group",
+        "w": "weight",
+        "org": "cluster",
+    }
 
 
 def test_dta_codebook_missing_codes(tmp_path, codebook_file):
@@ -565,8 +612,7 @@ def test_reverse_without_range_warns(tmp_path):
     frame = pd.DataFrame({"x1": [1, 2, 3, 4.0], "x2": [4, 3, 2, 1.0]})
     path = tmp_path / "plain.csv"
     frame.to_csv(path, index=False)
-    book = parse_codebook({"scales": {"s": {"items": ["x1", "x2"],
-                                            "reverse": ["x2"]}}})
+    book = parse_codebook({"scales": {"s": {"items": ["x1", "x2"], "reverse": ["x2"]}}})
 
     prepared, messages = prepare_quietly(path, book)
 
@@ -605,8 +651,9 @@ def test_draft_codebook_from_sav(tmp_path):
 
 
 def test_draft_adds_undeclared_missing_codes(tmp_path):
-    path = write_sav(tmp_path / "survey.sav", missing={"aut1": [], "aut2": [],
-                                                        "aut4": []})
+    path = write_sav(
+        tmp_path / "survey.sav", missing={"aut1": [], "aut2": [], "aut4": []}
+    )
 
     book = parse_codebook(yaml.safe_load(draft_codebook(path)))
 
@@ -617,14 +664,18 @@ def test_draft_adds_undeclared_missing_codes(tmp_path):
 
 
 def test_draft_text_column_needs_codes(tmp_path):
-    frame = pd.DataFrame({"q1": ["often", "never", "often", "sometimes"],
-                          "q2": [1, 2, 3, 1]})
+    frame = pd.DataFrame(
+        {"q1": ["often", "never", "often", "sometimes"], "q2": [1, 2, 3, 1]}
+    )
     path = tmp_path / "text.csv"
     frame.to_csv(path, index=False)
     draft = yaml.safe_load(draft_codebook(path))
 
-    assert draft["variables"]["q1"]["text"] == {"never": None, "often": None,
-                                                 "sometimes": None}
+    assert draft["variables"]["q1"]["text"] == {
+        "never": None,
+        "often": None,
+        "sometimes": None,
+    }
     with pytest.raises(DataError, match="'never'.*has no code"):
         parse_codebook(draft)
 

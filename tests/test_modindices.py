@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import numpy as np
 import pandas as pd
@@ -10,10 +11,13 @@ import pytest
 from reference_loader import load_reference, reference_matrix
 
 import lio_validate as lv
-from lio_validate import modindices as mi_module
 from lio_validate.engine import fitted_engine
 from lio_validate.modindices import modindices
 from lio_validate.residuals import residuals
+
+# The package exports the function modindices under the module's name, so the
+# module itself is taken from the import system.
+mi_module = importlib.import_module("lio_validate.modindices")
 
 # (reference file, data fixture, group column)
 CASES = {

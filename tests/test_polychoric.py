@@ -19,11 +19,10 @@ from reference_loader import load_reference, reference_matrix
 from scipy import integrate, special
 
 from lio_validate.exceptions import ConvergenceWarning, DataError, DataWarning
+from lio_validate.ordinal_data import MAX_CATEGORIES, encode_ordinal_items
 from lio_validate.polychoric import (
-    MAX_CATEGORIES,
     bivariate_normal_cdf,
     bivariate_normal_pdf,
-    encode_ordinal_items,
     ordinal_sample_statistics,
     pair_indices,
 )
@@ -91,7 +90,8 @@ def test_cdf_infinite_limits():
 def test_cdf_origin_closed_form():
     rho = np.array([-0.9, -0.3, 0.0, 0.4, 0.95])
     expected = 0.25 + np.arcsin(rho) / (2 * np.pi)
-    np.testing.assert_allclose(bivariate_normal_cdf(0.0, 0.0, rho), expected, atol=1e-15)
+    np.testing.assert_allclose(bivariate_normal_cdf(0.0, 0.0, rho), expected,
+                               atol=1e-15)
 
 
 def test_cdf_perfect_correlation():
@@ -209,7 +209,8 @@ def test_polychoric_maximises_likelihood():
 
     def loglik(rho):
         corners = bivariate_normal_cdf(bounds_u[:, None], bounds_v[None, :], rho)
-        cells = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+        cells = (corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1]
+                 + corners[:-1, :-1])
         return float(np.sum(table * np.log(cells)))
 
     estimate = statistics.correlation[1, 0]
@@ -260,7 +261,7 @@ def test_constant_item_rejected():
 
 def test_too_many_categories_rejected():
     frame = pd.DataFrame({"u": np.arange(40) % 12, "v": np.arange(40) % 3})
-    with pytest.raises(DataError, match="12 categories.*treat the item as continuous"):
+    with pytest.raises(DataError, match="12 categories.*Treat the item as continuous"):
         encode_ordinal_items(frame, ["u", "v"])
     _, levels, _ = encode_ordinal_items(frame, ["u", "v"], max_categories=12)
     assert levels.n_categories.tolist() == [12, 3]
@@ -274,10 +275,10 @@ def test_text_item_rejected():
 
 
 def test_unused_categorical_category_rejected():
-    frame = pd.DataFrame({"u": pd.Categorical(["a", "c"] * 10, categories=["a", "b", "c"],
-                                              ordered=True),
-                          "v": [1, 2] * 10})
-    with pytest.raises(DataError, match="no answers in category 'b'.*merge"):
+    responses = pd.Categorical(["a", "c"] * 10, categories=["a", "b", "c"],
+                               ordered=True)
+    frame = pd.DataFrame({"u": responses, "v": [1, 2] * 10})
+    with pytest.raises(DataError, match="no responses in category 'b'.*Merge"):
         encode_ordinal_items(frame, ["u", "v"])
 
 
@@ -293,8 +294,8 @@ def test_empty_category_in_group_rejected():
     frame = pd.DataFrame({"u": [1, 2, 3] * 10, "v": [1, 2, 2] * 10})
     _, levels, _ = encode_ordinal_items(frame, ["u", "v"])
     codes = np.array([[0, 0], [1, 1], [0, 1]] * 5)  # category 3 of u never used
-    with pytest.raises(DataError, match="'u' has no answers in group 'women' in "
-                                        "category 3.0.*merge"):
+    with pytest.raises(DataError, match="'u' has no responses in group 'women' in "
+                                        "category 3.0.*Merge"):
         ordinal_sample_statistics(codes, levels, group="women")
 
 
@@ -311,7 +312,8 @@ def test_near_one_correlation_warns():
     statistics, _ = statistics_for(frame, ["u", "v", "copy"])
     texts = [text for category, text in statistics.messages if category is DataWarning]
     assert any("'u' and 'copy'" in text and "redundant" in text for text in texts)
-    assert all(category is not ConvergenceWarning for category, _ in statistics.messages)
+    categories = [category for category, _ in statistics.messages]
+    assert ConvergenceWarning not in categories
 
 
 def test_empty_cells_in_larger_table_are_recorded():

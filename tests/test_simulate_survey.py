@@ -13,7 +13,7 @@ import yaml
 
 import lio_validate as lv
 from lio_validate.codebook import prepare_survey
-from lio_validate.codebook_spec import load_codebook
+from lio_validate.codebook_load import load_codebook
 from lio_validate.exceptions import LioInputError, ModelSpecificationError
 from lio_validate.simulate import (
     PathDifference,
@@ -81,8 +81,10 @@ def test_design_path_difference_by_education(design):
     low = design.group_model("low")
     high = design.group_model("high")
     middle = design.group_model("middle")
-    paths = {m: {(p.lhs, p.rhs): p.std_all for p in m.regressions}
-             for m in (low, middle, high)}
+    paths = {
+        m: {(p.lhs, p.rhs): p.std_all for p in m.regressions}
+        for m in (low, middle, high)
+    }
     key = ("learning_motivation", "autonomy")
     assert paths[low][key] == 0.15
     assert paths[middle][key] == 0.30
@@ -102,18 +104,39 @@ def test_design_without_group_differences():
         ({"icc": 1.0}, "icc"),
         ({"mcar_rate": -0.1}, "mcar_rate"),
         ({"reverse_keyed": ("nope",)}, "unknown items"),
-        ({"path_differences": (PathDifference("low", "autonomy", "ext1", 0.2),)},
-         "not a path"),
-        ({"path_differences": (PathDifference("phd", "learning_motivation",
-                                              "autonomy", 0.2),)}, "education"),
+        (
+            {"path_differences": (PathDifference("low", "autonomy", "ext1", 0.2),)},
+            "not a path",
+        ),
+        (
+            {
+                "path_differences": (
+                    PathDifference("phd", "learning_motivation", "autonomy", 0.2),
+                )
+            },
+            "education",
+        ),
         ({"mean_organisation_size": 0.5}, "mean_organisation_size"),
     ],
 )
 def test_invalid_design_rejected(design, changes, expected):
-    fields = {f: getattr(design, f) for f in (
-        "model", "categories", "thresholds", "reverse_keyed", "text_items",
-        "mcar_rate", "mar_rate", "mar_items", "icc", "mean_organisation_size",
-        "path_differences", "intercept_shifts")}
+    fields = {
+        f: getattr(design, f)
+        for f in (
+            "model",
+            "categories",
+            "thresholds",
+            "reverse_keyed",
+            "text_items",
+            "mcar_rate",
+            "mar_rate",
+            "mar_items",
+            "icc",
+            "mean_organisation_size",
+            "path_differences",
+            "intercept_shifts",
+        )
+    }
     fields.update(changes)
     with pytest.raises(LioInputError, match=expected):
         SurveyDesign(**fields)
@@ -187,8 +210,9 @@ def test_reverse_keyed_stored_reversed(design, survey):
     answered = survey.frame[["tra1", "tra3"]].where(lambda x: x < 8).dropna()
     assert np.corrcoef(answered["tra1"], answered["tra3"])[0, 1] < -0.2
     stored = survey.frame["tra3"][survey.frame["tra3"] < 8]
-    restored = 1 + np.searchsorted(design.thresholds["tra3"],
-                                   survey.scores["tra3"][stored.index])
+    restored = 1 + np.searchsorted(
+        design.thresholds["tra3"], survey.scores["tra3"][stored.index]
+    )
     np.testing.assert_array_equal(stored, 6 - restored)
 
 
@@ -201,8 +225,9 @@ def test_mar_depends_on_education(design, survey):
     frame = survey.frame
     item = design.mar_items[0]
     low = frame["education"] == 1
-    assert (frame.loc[low, item] == 8).mean() == pytest.approx(design.mar_rate,
-                                                               abs=0.006)
+    assert (frame.loc[low, item] == 8).mean() == pytest.approx(
+        design.mar_rate, abs=0.006
+    )
     assert (frame.loc[~low, item] == 8).sum() == 0
     assert (frame["ext1"] == 8).sum() == 0
 
@@ -249,8 +274,9 @@ def _anova_icc(values: pd.Series, cluster: pd.Series) -> float:
 def test_attenuation_factor_matches_sample(design, survey):
     for item in ("ext1", "cha1", "mot1"):
         answered = survey.frame[item] < 8
-        sample = np.corrcoef(survey.frame[item][answered],
-                             survey.scores[item][answered])[0, 1]
+        sample = np.corrcoef(
+            survey.frame[item][answered], survey.scores[item][answered]
+        )[0, 1]
         expected = code_response_correlation(design.thresholds[item])
         # The intercept shifts make the groups' distributions differ slightly.
         assert sample == pytest.approx(expected, abs=0.01), item
@@ -267,8 +293,9 @@ def recovered():
     survey = simulate_survey(design, 200_000, seed=31, continuous=True)
     fit = fit_quietly(design.model.to_lavaan(), survey.scores)
     truth = design.model.truth()
-    return fit, truth.merge(fit.estimates, on=["lhs", "op", "rhs"],
-                            suffixes=("_true", ""))
+    return fit, truth.merge(
+        fit.estimates, on=["lhs", "op", "rhs"], suffixes=("_true", "")
+    )
 
 
 @pytest.mark.parametrize("op", ["=~", "~"])
@@ -303,8 +330,9 @@ def education_fit(written):
     """Fit the model per education group to the prepared .sav file."""
     survey, files = written
     prepared = prepared_quietly(files["sav"], files["codebook"])
-    return fit_quietly(survey.design.model.to_lavaan(), prepared.frame,
-                       group="education")
+    return fit_quietly(
+        survey.design.model.to_lavaan(), prepared.frame, group="education"
+    )
 
 
 def test_ml_on_codes_matches_attenuation(written, education_fit):
@@ -313,7 +341,9 @@ def test_ml_on_codes_matches_attenuation(written, education_fit):
     fit = education_fit
     estimates = fit.estimates[fit.estimates["op"] == "=~"]
     expected = design.attenuation().set_index("item")["expected_std_all"]
-    differences = estimates["std_all"].to_numpy() - expected[estimates["rhs"]].to_numpy()
+    differences = (
+        estimates["std_all"].to_numpy() - expected[estimates["rhs"]].to_numpy()
+    )
     assert np.abs(np.mean(differences)) < 0.015
     assert np.max(np.abs(differences)) < 0.08
 
@@ -324,14 +354,16 @@ def test_group_differences_detectable(education_fit):
 
     path = table.xs(("learning_motivation", "~", "autonomy"))
     z_path = (path.loc["high", "est"] - path.loc["low", "est"]) / np.hypot(
-        path.loc["high", "se"], path.loc["low", "se"])
+        path.loc["high", "se"], path.loc["low", "se"]
+    )
     assert z_path > 5
     assert path.loc["low", "std_all"] < path.loc["middle", "std_all"]
     assert path.loc["middle", "std_all"] < path.loc["high", "std_all"]
 
     intercept = table.xs(("mot2", "~1", ""))
     z_intercept = (intercept.loc["low", "est"] - intercept.loc["middle", "est"]) / (
-        np.hypot(intercept.loc["low", "se"], intercept.loc["middle", "se"]))
+        np.hypot(intercept.loc["low", "se"], intercept.loc["middle", "se"])
+    )
     assert z_intercept > 5
 
 
@@ -364,8 +396,10 @@ def test_written_formats_agree(written):
 def test_written_sav_metadata(written):
     survey, files = written
     _, meta = pyreadstat.read_sav(files["sav"], metadataonly=True, user_missing=True)
-    assert meta.missing_ranges["ext1"] == [{"lo": 8.0, "hi": 8.0},
-                                           {"lo": 9.0, "hi": 9.0}]
+    assert meta.missing_ranges["ext1"] == [
+        {"lo": 8.0, "hi": 8.0},
+        {"lo": 9.0, "hi": 9.0},
+    ]
     assert meta.variable_value_labels["cha1"][1.0] == "never"
     assert meta.variable_value_labels["education"][3.0] == "high"
     assert meta.variable_measure["ext1"] == "ordinal"
@@ -382,7 +416,8 @@ def test_written_sav_missing_counts(written):
         assert audit.loc[item, "user_missing"] == expected, item
     text_item = survey.design.text_items[0]
     assert audit.loc[text_item, "codebook_missing"] == (
-        counts.loc[text_item, "dont_know"] + counts.loc[text_item, "no_answer"])
+        counts.loc[text_item, "dont_know"] + counts.loc[text_item, "no_answer"]
+    )
 
 
 def test_written_codebook_and_truth(written):
@@ -413,8 +448,9 @@ def test_draft_codebook_finds_the_design(written):
 
     survey, files = written
     draft = yaml.safe_load(draft_codebook(files["sav"]))
-    reverse = {item for scale in draft["scales"].values()
-               for item in scale.get("reverse", [])}
+    reverse = {
+        item for scale in draft["scales"].values() for item in scale.get("reverse", [])
+    }
     assert reverse == set(survey.design.reverse_keyed)
     items = [scale["items"] for scale in draft["scales"].values()]
     assert items == [list(f.items) for f in survey.design.model.factors]
@@ -430,10 +466,12 @@ def test_draft_codebook_finds_the_design(written):
 def test_bundled_nea_example_regenerates(tmp_path):
     fresh = write_nea_example(tmp_path)
     for name in ("codebook.yaml", "model.lav", "levels.json"):
-        assert (tmp_path / name).read_bytes() == (NEA_EXAMPLE_DIRECTORY / name
-                                                  ).read_bytes(), name
-    bundled, _ = pyreadstat.read_sav(NEA_EXAMPLE_DIRECTORY / "survey.sav",
-                                     user_missing=True)
+        assert (tmp_path / name).read_bytes() == (
+            NEA_EXAMPLE_DIRECTORY / name
+        ).read_bytes(), name
+    bundled, _ = pyreadstat.read_sav(
+        NEA_EXAMPLE_DIRECTORY / "survey.sav", user_missing=True
+    )
     regenerated, _ = pyreadstat.read_sav(fresh["sav"], user_missing=True)
     pd.testing.assert_frame_equal(bundled, regenerated)
 
@@ -444,14 +482,21 @@ def test_bundled_nea_example_regenerates(tmp_path):
         if key in ("parameters", "attenuation", "group_parameters"):
             continue
         assert old[key] == new[key], key
-    pd.testing.assert_frame_equal(pd.DataFrame(old["parameters"]),
-                                  pd.DataFrame(new["parameters"]), rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(old["parameters"]), pd.DataFrame(new["parameters"]), rtol=1e-12
+    )
 
 
 def test_bundled_nea_example_small_and_complete():
     names = {path.name for path in NEA_EXAMPLE_DIRECTORY.iterdir()}
-    assert {"survey.sav", "codebook.yaml", "model.lav", "truth.json",
-            "levels.json", "README.md"} <= names
+    assert {
+        "survey.sav",
+        "codebook.yaml",
+        "model.lav",
+        "truth.json",
+        "levels.json",
+        "README.md",
+    } <= names
     total = sum(path.stat().st_size for path in NEA_EXAMPLE_DIRECTORY.iterdir())
     assert total < 2_000_000
 

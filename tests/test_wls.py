@@ -18,14 +18,14 @@ import pytest
 from conftest import read_dataset
 from reference_loader import load_reference, reference_matrix
 
-from lio_validate import wls_model
+from lio_validate import wls_model, wls_tests
 from lio_validate.exceptions import (
     DataError,
     LioInputError,
     ListwiseDeletionWarning,
     ModelSpecificationError,
 )
-from lio_validate.wls import fit_dwls
+from lio_validate.wls import fit_dwls, standardized_solution
 
 AC_ITEMS = [f"A{k}" for k in range(1, 6)] + [f"C{k}" for k in range(1, 6)]
 AC_MODEL = """
@@ -39,6 +39,7 @@ REFERENCES = [
     "bfi_cfa2_ac_dwls",
     "bfi_cfa2_ac_uls",
     "bfi_cfa2_ac_ulsmv",
+    "bfi_cfa2_ac_wlsmv_stdlv",
     "bfi_sem3_ace_wlsmv",
     "bfi_cfa2_ac_wlsmv_gender",
     "bfi_cfa2_ac_binary_wlsmv",
@@ -67,7 +68,8 @@ def fit_reference(name: str):
         warnings.simplefilter("ignore", ListwiseDeletionWarning)
         fit = fit_dwls(reference["model"], reference_data(reference),
                        list(options["ordered"]), estimator=options["estimator"],
-                       group=options.get("group"))
+                       group=options.get("group"),
+                       std_lv=options.get("std.lv", False))
     return reference, fit
 
 
@@ -140,6 +142,22 @@ def test_standardized_match(pair):
         present = expected.notna()
         np.testing.assert_allclose(merged.loc[present, column], expected[present],
                                    rtol=1e-3, atol=1e-6, err_msg=column)
+
+
+def test_standardized_se_match(pair):
+    reference, fit = pair
+    ours = standardized_solution(fit)
+    theirs = reference["estimates"].copy()
+    theirs["group"] = theirs["group"].astype(str)
+    merged = theirs.merge(ours, on=["lhs", "op", "rhs", "group"],
+                          suffixes=("_lavaan", ""))
+    assert len(merged) == len(theirs)
+    for column in ("se_std_all", "se_std_lv"):
+        expected = merged[f"{column}_lavaan"]
+        present = expected.notna() & (expected > 1e-8)
+        np.testing.assert_allclose(merged.loc[present, column], expected[present],
+                                   rtol=2e-3, err_msg=column)
+        assert (merged.loc[expected == 0, column] == 0).all(), column
 
 
 def test_vcov_matches(pair):
@@ -242,19 +260,6 @@ def fit_quietly(model, data, ordered, **options):
         return fit_dwls(model, data, ordered, **options)
 
 
-def ordinal_model_at(fit):
-    """Rebuild the estimation model of a fit (residual variances fixed at 0)."""
-    from lio_validate.wls import _ordinal_model
-
-    frame = fit.table.frame.copy()
-    residual = ((frame["op"] == "~~") & (frame["lhs"] == frame["rhs"])
-                & frame["lhs"].isin(fit.sample[0].variables))
-    frame.loc[residual, "value"] = 0.0
-    table = type(fit.table)(frame, fit.table.roles, fit.table.definitions,
-                            fit.table.ngroups, fit.table.meanstructure)
-    return _ordinal_model(table, fit.sample_statistics, fit.sample[0].levels)
-
-
 @pytest.mark.parametrize("model", [
     AC_MODEL,
     AC_MODEL + "C ~ A\nA1 ~~ A2\n",
@@ -264,7 +269,7 @@ def ordinal_model_at(fit):
 ])
 def test_jacobian_matches_finite_differences(bfi, model):
     fit = fit_quietly(model, bfi, AC_ITEMS, estimator="DWLS")
-    ordinal = ordinal_model_at(fit)
+    ordinal = fit.structure
     x = fit.x + 0.01 * np.sin(np.arange(len(fit.x)))
     analytic = wls_model.jacobian(ordinal, x, 0)
     numeric = np.zeros_like(analytic)
@@ -274,6 +279,19 @@ def test_jacobian_matches_finite_differences(bfi, model):
         numeric[:, k] = (wls_model.implied_statistics(ordinal, x + step, 0)
                          - wls_model.implied_statistics(ordinal, x - step, 0)) / 2e-6
     np.testing.assert_allclose(analytic, numeric, atol=1e-7)
+
+
+def test_robust_measures_nan_without_catml():
+    scaled = wls_tests.ScaledShiftedTest(100.0, 10, 1.2, 3.0, 8.0, 7.0)
+    baseline = wls_tests.ScaledShiftedTest(1000.0, 15, 1.5, 4.0, 9.0, 6.0)
+    measures = wls_tests.least_squares_fit_measures(
+        npar=5, fmin_value=0.1, chisq=90.0, df=10, nobs=500, ngroups=1,
+        baseline_chisq=1200.0, baseline_df=15, srmr=0.05, scaled=scaled,
+        baseline_scaled=baseline, robust=None)
+    for name in ("cfi_robust", "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust",
+                 "rmsea_pvalue_robust"):
+        assert np.isnan(measures[name]), name
+    assert measures["cfi_scaled"] == pytest.approx(1 - 90 / 985)
 
 
 def test_implied_variances_are_one(bfi):
@@ -289,12 +307,13 @@ def test_implied_variances_are_one(bfi):
 def test_chisq_is_twice_n_fmin(bfi):
     fit = fit_quietly(AC_MODEL, bfi, AC_ITEMS)
     measures = fit.fit_measures
-    assert measures["chisq"] == pytest.approx(2 * fit.nobs * measures["fmin"], rel=1e-12)
+    expected = 2 * fit.nobs * measures["fmin"]
+    assert measures["chisq"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_estimate_is_local_minimum(bfi):
     fit = fit_quietly(AC_MODEL, bfi, AC_ITEMS, estimator="ULS")
-    ordinal = ordinal_model_at(fit)
+    ordinal = fit.structure
     blocks = tuple(
         wls_model.LeastSquaresData(s.nobs, s.wls_obs, np.ones(len(s.wls_obs)), None)
         for s in fit.sample)
@@ -397,9 +416,9 @@ def test_constant_item_rejected(bfi):
 
 def test_empty_category_after_deletion_rejected(bfi):
     data = bfi.copy()
-    # The only answers 1 to A1 sit in rows that listwise deletion removes.
+    # The only responses 1 to A1 sit in rows that listwise deletion removes.
     data.loc[data["A1"] == 1, "A2"] = np.nan
-    with pytest.raises(DataError, match="'A1' has no answers in category 1.0"):
+    with pytest.raises(DataError, match="'A1' has no responses in category 1.0"):
         fit_quietly(AC_MODEL, data, AC_ITEMS)
 
 

@@ -58,6 +58,17 @@ for (estimator in c("DWLS", "ULS", "ULSMV")) {
 }
 
 fit_and_write(
+  "bfi_cfa2_ac_wlsmv_stdlv",
+  paste("bfi 2-factor CFA on A1-A5 and C1-C5 (raw items) declared ordered,",
+        "latent variances fixed at 1 (std.lv = TRUE), estimator WLSMV, listwise"),
+  paste('cfa(ac_model, data = bfi, ordered = ac_items, estimator = "WLSMV",',
+        'std.lv = TRUE)'),
+  env$ac_model, env,
+  options = list(ordered = I(env$ac_items), estimator = "WLSMV", std.lv = TRUE),
+  data_file = "bfi.csv"
+)
+
+fit_and_write(
   "bfi_sem3_ace_wlsmv",
   paste("bfi factors A, C and E (raw items declared ordered) with the",
         "structural paths C ~ A and E ~ C, estimator WLSMV, listwise"),
