@@ -52,6 +52,20 @@ class Pattern:
 
 
 @dataclass(frozen=True)
+class PatternBatch:
+    """Patterns with the same number k of observed variables, stacked.
+
+    ``columns`` (m, k), ``nobs`` (m,), ``mean`` (m, k), ``cov`` (m, k, k):
+    stacking lets numpy invert and multiply all m patterns in one call.
+    """
+
+    columns: np.ndarray
+    nobs: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+@dataclass(frozen=True)
 class GroupPatterns:
     """All patterns of one group and its available-case moments."""
 
@@ -59,6 +73,7 @@ class GroupPatterns:
     nobs: int
     nobs_all_missing: int
     data: np.ndarray
+    batches: tuple[PatternBatch, ...] = ()
 
 
 def find_patterns(values: np.ndarray) -> GroupPatterns:
@@ -80,7 +95,34 @@ def find_patterns(values: np.ndarray) -> GroupPatterns:
         centred = rows - mean
         patterns.append(Pattern(columns, len(rows), mean, centred.T @ centred / len(rows),
                                 rows))
-    return GroupPatterns(tuple(patterns), int(keep.sum()), int((~keep).sum()), values)
+    batches = []
+    for size in sorted({len(pattern.observed) for pattern in patterns}):
+        members = [pattern for pattern in patterns if len(pattern.observed) == size]
+        batches.append(PatternBatch(
+            columns=np.array([pattern.observed for pattern in members]),
+            nobs=np.array([pattern.nobs for pattern in members], dtype=float),
+            mean=np.array([pattern.mean for pattern in members]),
+            cov=np.array([pattern.cov for pattern in members]),
+        ))
+    return GroupPatterns(tuple(patterns), int(keep.sum()), int((~keep).sum()), values,
+                         tuple(batches))
+
+
+def _batch_terms(batch: PatternBatch, mean: np.ndarray, cov: np.ndarray):
+    """Inverse, log-determinant and mean residual of every pattern of a batch.
+
+    Returns None when an implied covariance block is not positive definite.
+    """
+    columns = batch.columns
+    sigma = cov[columns[:, :, None], columns[:, None, :]]
+    try:
+        chol = np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
+        return None
+    logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+    inverse = np.linalg.inv(sigma)
+    residual = batch.mean - mean[columns]
+    return inverse, logdet, residual
 
 
 def _available_case_start(group: GroupPatterns, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,18 +187,15 @@ def em_saturated(
 def pattern_logl(group: GroupPatterns, mean: np.ndarray, cov: np.ndarray) -> float:
     """Observed-data normal log-likelihood of one group at (mean, cov)."""
     total = 0.0
-    for pattern in group.patterns:
-        o = pattern.observed
-        sigma = cov[np.ix_(o, o)]
-        sign, logdet = np.linalg.slogdet(sigma)
-        if sign <= 0:
+    for batch in group.batches:
+        terms = _batch_terms(batch, mean, cov)
+        if terms is None:
             return -np.inf
-        inverse = np.linalg.inv(sigma)
-        residual = pattern.mean - mean[o]
-        total += -0.5 * pattern.nobs * (
-            len(o) * _LOG_2PI + logdet + np.sum(pattern.cov * inverse)
-            + residual @ inverse @ residual
-        )
+        inverse, logdet, residual = terms
+        k = batch.columns.shape[1]
+        trace = np.sum(batch.cov * inverse, axis=(1, 2))
+        quadratic = np.einsum("mi,mij,mj->m", residual, inverse, residual)
+        total += -0.5 * np.sum(batch.nobs * (k * _LOG_2PI + logdet + trace + quadratic))
     return float(total)
 
 
@@ -215,16 +254,24 @@ class FimlObjective:
         for g, group in enumerate(self.groups):
             moments = self.model.implied(x, g)
             p = len(moments.mu)
-            sigma_part = np.zeros((p, p))
+            sigma_part = np.zeros(p * p)
             mean_part = np.zeros(p)
-            for pattern in group.patterns:
-                o = pattern.observed
-                inverse = np.linalg.inv(moments.sigma[np.ix_(o, o)])
-                residual = pattern.mean - moments.mu[o]
-                scatter = pattern.cov + np.outer(residual, residual)
-                sigma_part[np.ix_(o, o)] += -0.5 * pattern.nobs * (
+            for batch in group.batches:
+                terms = _batch_terms(batch, moments.mu, moments.sigma)
+                if terms is None:
+                    return np.full(self.model.npar, np.nan)
+                inverse, _, residual = terms
+                scatter = batch.cov + residual[:, :, None] * residual[:, None, :]
+                block = -0.5 * batch.nobs[:, None, None] * (
                     inverse - inverse @ scatter @ inverse)
-                mean_part[o] += pattern.nobs * inverse @ residual
+                columns = batch.columns
+                flat = (columns[:, :, None] * p + columns[:, None, :]).ravel()
+                sigma_part += np.bincount(flat, weights=block.ravel(), minlength=p * p)
+                weighted = batch.nobs[:, None] * np.einsum("mij,mj->mi", inverse,
+                                                           residual)
+                mean_part += np.bincount(columns.ravel(), weights=weighted.ravel(),
+                                         minlength=p)
+            sigma_part = sigma_part.reshape(p, p)
             U, V, dmu = self.model.sigma_factors(moments, g)
             rows = 2.0 * np.sum((U @ sigma_part) * V, axis=1) + dmu @ mean_part
             out += self.model.to_free(rows, g)

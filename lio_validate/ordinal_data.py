@@ -64,7 +64,7 @@ def encode_ordinal_items(
     Parameters
     ----------
     frame : pandas.DataFrame
-        The data; columns other than ``items`` are copied unchanged.
+        The data. Columns other than ``items`` are copied unchanged.
     items : sequence of str
         The ordinal items.
     max_categories : int, default 10

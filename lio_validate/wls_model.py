@@ -52,7 +52,7 @@ __all__ = [
 
 _S = 1  # RAM matrix code of a variance or covariance row (lio_validate.model)
 
-# Largest absolute gradient of fmin accepted as a stationary point; the same
+# Largest absolute gradient of fmin accepted as a stationary point, the same
 # standard as the ML optimiser in lio_validate.ml.
 GRADIENT_TOLERANCE = 1e-6
 
@@ -64,7 +64,7 @@ class OrdinalModel:
     Attributes
     ----------
     ram : RamModel
-        The RAM model; the residual variances of the items are fixed at 0 in
+        The RAM model. The residual variances of the items are fixed at 0 in
         it and filled in by :func:`correlation_structure`.
     residual_positions : tuple of numpy.ndarray
         Per group, the positions (within the group's RAM rows) of the item
@@ -114,7 +114,7 @@ def correlation_structure(model: OrdinalModel, x: np.ndarray,
     With S0 the RAM covariance matrix without the item residual variances and
     c_l the column of C for item l, Sigma = C S0 C' + sum_l theta_l c_l c_l'.
     Unit diagonal means M theta = 1 - diag(C S0 C') with M_jl = C_jl^2, a
-    p x p system; M is the identity when no item is a predictor.
+    p x p system, and M is the identity when no item is a predictor.
     """
     ram = model.ram
     A, S, m = ram.matrices(x, group)
@@ -219,7 +219,7 @@ def _separable_thresholds(model: OrdinalModel,
     Such a threshold enters fmin through the single term w (t_sample - t)^2,
     so its estimate is the sample threshold whatever the other parameters
     are. Returns a mask over the free parameters and the values of the
-    masked ones; Gauss-Newton then runs on the others only.
+    masked ones. Gauss-Newton then runs on the others only.
     """
     ram = model.ram
     in_ram = np.zeros(model.npar, dtype=bool)

@@ -59,7 +59,7 @@ class ScaledShiftedTest:
     """The scaled-and-shifted statistic T = a X2 + b and its ingredients.
 
     ``scaling_factor`` is 1 / a and ``shift_parameter`` is b, as lavaan
-    reports them; ``trace_ugamma`` and ``trace_ugamma2`` are tr(U Gamma) and
+    reports them. ``trace_ugamma`` and ``trace_ugamma2`` are tr(U Gamma) and
     tr((U Gamma)^2).
     """
 
@@ -196,8 +196,8 @@ def catml_inputs(deltas, data, sample_correlations, implied_correlations,
     log|Sigma| + tr(R Sigma^-1) - log|R| - p, and its baseline -sum_g N_g
     log|R_g|. The scaling factor of X2_c is tr(U' V U Gamma_r) / df with
     U = I - Delta_r E^-1 Delta_r' W_r on the correlation rows and V the
-    normal-theory weights at Sigma; that of the baseline is tr(Gamma_r) /
-    df0. As in lavaan 0.6.14 (``lav_fit_catml_dwls``), the indices are not
+    normal-theory weights at Sigma. The scaling factor of the baseline is
+    tr(Gamma_r) / df0. As in lavaan 0.6.14 (``lav_fit_catml_dwls``), the indices are not
     computed when a polychoric matrix has an eigenvalue below sqrt(eps).
     """
     fractions = _fractions(data)
@@ -227,7 +227,7 @@ def catml_inputs(deltas, data, sample_correlations, implied_correlations,
         chisq += group_data.nobs * f_ml
         baseline_chisq -= group_data.nobs * logdet_sample
 
-        # Traces over the correlation rows; the f_g of V, W and Gamma / f_g
+        # Traces over the correlation rows. The f_g of V, W and Gamma / f_g
         # leave one f_g on each term below.
         delta_r = delta[skip:, columns]
         weights = group_data.weights[skip:]
@@ -285,7 +285,7 @@ def _rmsea_measures(suffix: str, chisq, df, nobs, ngroups, c_hat=1.0,
                     chisq_for_ci=None) -> dict[str, float]:
     """RMSEA, its 90% CI and close/not-close p-values, with Savalei's c_hat.
 
-    With c_hat, RMSEA = sqrt(G) sqrt(max(X2 / (N df) - c_hat / N, 0)); the CI
+    With c_hat, RMSEA = sqrt(G) sqrt(max(X2 / (N df) - c_hat / N, 0)). The CI
     and p-values invert the noncentral chi-square at ``chisq_for_ci`` (the
     scaled statistic) and map a noncentrality lambda to sqrt(c_hat lambda /
     (N df)), as lavaan 0.6.14 does.

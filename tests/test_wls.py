@@ -19,6 +19,7 @@ from conftest import read_dataset
 from reference_loader import load_reference, reference_matrix
 
 from lio_validate import wls_model, wls_tests
+from lio_validate.inference import r_squared
 from lio_validate.exceptions import (
     DataError,
     LioInputError,
@@ -231,6 +232,18 @@ def test_implied_correlations_match(pair):
         np.testing.assert_allclose(fit.implied_cov(g), expected, atol=2e-5)
         np.testing.assert_allclose(fit.implied_thresholds[g],
                                    list(theirs["th"].values()), atol=2e-5)
+
+
+def test_r_squared_matches(pair):
+    reference, fit = pair
+    ours = r_squared(fit.model, fit.x, fit.group_names)
+    expected = reference["r_squared"]
+    if len(fit.group_names) > 1:
+        expected = {(g, name): value for g, values in expected.items()
+                    for name, value in values.items()}
+    assert len(ours) == len(expected)
+    for key, value in expected.items():
+        assert ours[key] == pytest.approx(value, abs=2e-5), key
 
 
 def test_weights_match(pair):
