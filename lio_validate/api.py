@@ -50,7 +50,8 @@ from lio_validate.syntax import parse_model
 __all__ = ["cfa", "sem"]
 
 _ESTIMATORS = ("ML", "MLR", "MLM")
-_PLANNED_ESTIMATORS = ("ULS", "WLSMV", "DWLS")
+_ORDINAL_ESTIMATORS = ("WLSMV", "DWLS", "ULSMV", "ULS")
+_PLANNED_ESTIMATORS: tuple[str, ...] = ()
 _INFORMATION = ("expected", "observed")
 _MISSING = ("listwise", "fiml", "ml")
 _LIKELIHOOD = ("normal", "wishart")
@@ -59,15 +60,18 @@ _LIKELIHOOD = ("normal", "wishart")
 def _check_options(estimator, information, missing, likelihood, ordered, weights,
                    cluster, group_equal) -> tuple[str, str]:
     estimator = str(estimator).upper()
-    if estimator in _PLANNED_ESTIMATORS:
-        raise LioInputError(
-            f"estimator {estimator!r} is not available in this version; use "
-            f"estimator='ML' (available: {', '.join(_ESTIMATORS)})"
-        )
-    if estimator not in _ESTIMATORS:
+    if estimator not in _ESTIMATORS + _ORDINAL_ESTIMATORS:
         raise LioInputError(
             f"unknown estimator {estimator!r}; choose one of "
-            f"{', '.join(_ESTIMATORS + _PLANNED_ESTIMATORS)}"
+            f"{', '.join(_ESTIMATORS + _ORDINAL_ESTIMATORS)}"
+        )
+    if estimator in _ORDINAL_ESTIMATORS and not ordered:
+        # lavaan 0.6 would treat the items as continuous here; a reviewer
+        # expects WLSMV to mean ordinal items, so the request is rejected.
+        raise LioInputError(
+            f"estimator {estimator!r} is for ordinal items, but none are declared; "
+            "give ordered=[...] or ordered=True (--ordered COL,COL or --ordered all "
+            "on the command line), or use 'MLR' for items treated as continuous"
         )
     fiml = missing in ("fiml", "ml")
     if information is None:
@@ -101,11 +105,16 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             "weights= and cluster= work with estimator 'ML' or 'MLR' on complete "
             "data in this version; drop missing='fiml' or estimator='MLM'"
         )
-    for name, value in (("ordered", ordered),):
-        if value:
-            raise LioInputError(
-                f"{name}= is not available in this version; leave it unset"
-            )
+    if ordered and estimator in _ESTIMATORS:
+        raise LioInputError(
+            f"ordered items need estimator 'WLSMV', 'DWLS', 'ULSMV' or 'ULS', not "
+            f"{estimator!r}; leave estimator unset to use WLSMV"
+        )
+    if ordered and (fiml or weights or cluster or group_equal):
+        raise LioInputError(
+            "ordered items work with listwise deletion, no weights, no clusters and "
+            "no group_equal in this version; drop those options"
+        )
     return estimator, information, fiml
 
 
@@ -118,7 +127,7 @@ def sem(
     model: str,
     data,
     *,
-    estimator: Literal["ML"] = "ML",
+    estimator: str | None = None,
     group: str | None = None,
     std_lv: bool = False,
     meanstructure: bool | None = None,
@@ -140,8 +149,10 @@ def sem(
         lavaan model syntax (``=~``, ``~``, ``~~``, ``~ 1``, labels, ``:=``).
     data : pandas.DataFrame
         One row per respondent; the model's observed variables are columns.
-    estimator : {"ML", "MLR", "MLM"}, default "ML"
-        Maximum likelihood on complete cases. "MLR" adds Huber-White sandwich
+    estimator : {"ML", "MLR", "MLM", "WLSMV", "DWLS", "ULSMV", "ULS"}, optional
+        Default "ML", or "WLSMV" when ``ordered`` is given. The last four fit
+        ordinal items from thresholds and polychoric correlations (delta
+        parameterisation, lavaan's conventions). "MLR" adds Huber-White sandwich
         standard errors and the Yuan-Bentler scaled test (lavaan's
         ``yuan.bentler.mplus``); "MLM" adds robust standard errors from the
         expected information and the Satorra-Bentler scaled test.
@@ -167,6 +178,8 @@ def sem(
         "lv.covariances", "regressions" (lavaan's ``group.equal``).
     group_partial : sequence of str, optional
         Parameters exempt from ``group_equal`` ("visual =~ x2").
+    ordered : sequence of str or True, optional
+        Items to treat as ordinal (True: every observed variable).
     weights : str, optional
         Column of sampling weights, normalized to sum to N; estimates are
         pseudo-ML with sandwich SEs and the Yuan-Bentler test (lavaan's
@@ -195,6 +208,14 @@ def sem(
     Rosseel, Y. (2012). lavaan: An R package for structural equation
     modeling. Journal of Statistical Software, 48(2), 1-36.
     """
+    if estimator is None:
+        # lavaan's default: WLSMV when items are declared ordinal, else ML.
+        estimator = "WLSMV" if ordered else "ML"
+    if ordered and str(estimator).upper() in _ORDINAL_ESTIMATORS:
+        _check_options(estimator, information, missing, likelihood, ordered, weights,
+                       cluster, group_equal)
+        return _fit_ordinal(model, data, ordered, estimator=str(estimator).upper(),
+                            group=group, std_lv=std_lv)
     estimator, information, fiml = _check_options(
         estimator, information, missing, likelihood, ordered, weights, cluster,
         group_equal,
@@ -349,6 +370,52 @@ def _plain(value):
     if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
         return int(value)
     return float(value)
+
+
+def _fit_ordinal(model, data, ordered, *, estimator, group, std_lv) -> SEMResult:
+    """Fit ordinal items by DWLS/ULS and wrap the result as an SEMResult."""
+    from lio_validate import __version__
+    from lio_validate.wls import fit_dwls, standardized_solution
+
+    fit = fit_dwls(model, getattr(data, "frame", data), ordered, estimator=estimator,
+                   group=group, std_lv=std_lv)
+    names = list(fit.sample_statistics.variables)
+    implied = [pd.DataFrame(fit.implied_cov(g), index=names, columns=names)
+               for g in range(len(fit.group_names))]
+    sample = [pd.DataFrame(group_stats.cov, index=names, columns=names)
+              for group_stats in fit.sample_statistics.groups]
+    if len(fit.group_names) > 1:
+        implied_cov = pd.concat(implied, keys=fit.group_names, names=["group", "variable"])
+        sample_cov = pd.concat(sample, keys=fit.group_names, names=["group", "variable"])
+    else:
+        implied_cov, sample_cov = implied[0], sample[0]
+    estimates = fit.estimates[list(ESTIMATE_COLUMNS)].reset_index(drop=True)
+    return SEMResult(
+        estimates=estimates,
+        fit_measures={name: _plain(value) for name, value in fit.fit_measures.items()},
+        standardized_factory=lambda: standardized_solution(fit),
+        r_squared=r_squared(fit.model, fit.x, fit.group_names),
+        vcov=fit.vcov,
+        implied_cov=implied_cov,
+        sample_cov=sample_cov,
+        parameter_table=fit.table.frame.copy(),
+        nobs=fit.nobs,
+        ngroups=len(fit.group_names),
+        group_names=fit.group_names,
+        latent_variables=fit.table.roles.lv,
+        observed_variables=fit.table.roles.ov,
+        converged=fit.converged,
+        iterations=fit.iterations,
+        max_abs_gradient=fit.max_abs_gradient,
+        estimator=estimator,
+        information="expected",
+        model_text=model if isinstance(model, str) else model.text,
+        options={"estimator": estimator, "group": group, "std_lv": std_lv,
+                 "ordered": ordered if isinstance(ordered, bool) else list(ordered),
+                 "missing": "listwise", "version": __version__},
+        nobs_dropped=fit.nobs_dropped,
+        warnings=tuple(fit.messages),
+    )
 
 
 def table_group_equal(group_equal) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from lio_validate.exceptions import LioInputError
 
 __all__ = ["main", "build_parser"]
 
-ESTIMATORS = ("ML", "MLR", "MLM", "ULS", "WLSMV", "DWLS")
+ESTIMATORS = ("ML", "MLR", "MLM", "WLSMV", "DWLS", "ULSMV", "ULS")
 
 # Each module has register(subparsers) and HANDLERS {command: function(args, argv)}.
 _COMMAND_MODULES = (cli_invariance, cli_data, cli_reproduce)
@@ -83,20 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unavailable(args: argparse.Namespace) -> str | None:
-    """Name the first requested option that this version does not estimate yet."""
-    if args.estimator not in (None, "ML", "MLR", "MLM"):
-        return (f"--estimator {args.estimator} is not available in this version; use "
-                "ML, MLR or MLM")
-    checks = (
-        (bool(args.ordered), "--ordered"),
-    )
-    for requested, name in checks:
-        if requested:
-            return f"{name} is not available in this version; run without it"
-    return None
-
-
 def _default_out(stem: str) -> Path:
     """A new results folder per run, so that repeating a command never collides."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -105,10 +91,6 @@ def _default_out(stem: str) -> Path:
 
 def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     from lio_validate.pipeline import JobSpec, example_spec, load_spec, run_sem_job
-
-    problem = _unavailable(args)
-    if problem:
-        raise LioInputError(problem)
 
     if args.spec is not None:
         spec = load_spec(args.spec, args.out)
@@ -141,6 +123,9 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
         changes["bootstrap"] = args.bootstrap
         changes["jobs"] = args.jobs
         changes["scheduler"] = args.scheduler
+    if args.ordered:
+        changes["ordered"] = True if args.ordered.strip().lower() == "all" else tuple(
+            part.strip() for part in args.ordered.split(",") if part.strip())
     if args.group_equal:
         changes["group_equal"] = tuple(
             part.strip() for part in args.group_equal.split(",") if part.strip())

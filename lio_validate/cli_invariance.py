@@ -4,15 +4,19 @@
 fits the configural, metric, scalar and strict models, compares each with
 the one before, and writes a results folder:
 
-| file | content |
-|---|---|
-| ``invariance.csv`` | one row per level: ``level, chisq, df, cfi, tli, rmsea, srmr, delta_chisq, delta_df, delta_pvalue, delta_cfi, delta_rmsea, decision`` |
-| ``invariance_details.csv`` | the same levels with every column of the result (npar, AIC, BIC, unscaled chisq, scaling factors, RMSEA of the difference test, delta TLI and SRMR) |
-| ``dmacs.csv`` | dMACS per item and focal group (configural model, or the partial model with ``--partial``) |
-| ``partial_invariance.csv``, ``score_tests.csv`` | with ``--partial``: the release steps and the final score tests |
-| ``report.md`` | the tables with a short reading of each |
-| ``figures/invariance_ladder.*`` | the fit of each level and its change |
-| ``manifest.json`` | versions, input checksums, the command, start and end time |
+* ``invariance.csv``: one row per level with ``level, chisq, df, cfi, tli,
+  rmsea, srmr, delta_chisq, delta_df, delta_pvalue, delta_cfi, delta_rmsea,
+  decision``;
+* ``invariance_details.csv``: the same levels with every column of the
+  result (npar, AIC, BIC, unscaled chisq, scaling factors, the RMSEA of the
+  difference test, the changes in TLI and SRMR);
+* ``dmacs.csv``: dMACS per item and focal group, from the configural model or,
+  with ``--partial``, from the final partial model;
+* ``partial_invariance.csv`` and ``score_tests.csv`` (with ``--partial``): the
+  release steps and the score tests of the final model;
+* ``report.md``: the tables with a short reading of each;
+* ``figures/invariance_ladder.*``: the fit of each level and its change;
+* ``manifest.json``: versions, input checksums, the command, start and end time.
 
 Each handler takes the parsed arguments and the raw argv and returns an exit
 status; errors the user can fix are raised as LioInputError.
@@ -22,16 +26,16 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from lio_validate.exceptions import LioInputError, LioWarning
 
-__all__ = ["register", "HANDLERS"]
+__all__ = ["HANDLERS", "register"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -80,7 +84,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _read_model(path: Path) -> str:
     if not path.is_file():
-        raise LioInputError(f"the model file {str(path)!r} does not exist; check the path")
+        raise LioInputError(
+            f"the model file {str(path)!r} does not exist; check the path"
+        )
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -123,11 +129,7 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
                 reference=args.reference)
         drawn = {}
         if hasattr(figures, "plot_invariance_ladder"):
-            shown = result.invariance_table()
-            shown["decision"] = shown["decision"].str.split(" (", regex=False).str[0]
-            drawn["invariance_ladder"] = figures.plot_invariance_ladder(
-                shown, max_cfi_drop=result.rule.max_cfi_drop,
-                max_rmsea_rise=result.rule.max_rmsea_rise)
+            drawn["invariance_ladder"] = result.plot()
     run_warnings = list(dict.fromkeys(str(w.message) for w in caught
                                       if issubclass(w.category, LioWarning)))
     finished = datetime.now(timezone.utc)
@@ -206,10 +208,10 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
         ])
     sections = [
         "# Measurement invariance",
-        f"Data `{args.data}`, model `{args.model}`, groups of `{args.group}`: {sizes}. "
-        f"Estimator {result.estimator}; each level shows the {measures}, and the "
-        f"comparison with the level before it uses the {result.difference_test} "
-        "chi-square difference test.",
+        (f"Data `{args.data}`, model `{args.model}`, groups of `{args.group}`: "
+         f"{sizes}. Estimator {result.estimator}; each level shows the "
+         f"{measures}, and the comparison with the level before it uses the "
+         f"{result.difference_test} chi-square difference test."),
         "## Ladder",
         _markdown_table(["level", "chisq", "df", "CFI", "TLI", "RMSEA", "SRMR",
                          "d chisq", "d df", "p", "d CFI", "d RMSEA", "decision"], rows),
@@ -223,14 +225,15 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
                                       for name in figure_names]
     if run_warnings:
         sections += ["## Warnings", "\n".join(f"- {text}" for text in run_warnings)]
-    sections += ["## References", "\n".join([
+    references = (
         "- Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
-        "measurement invariance. Structural Equation Modeling, 14(3), 464-504.",
+        "measurement invariance. Structural Equation Modeling, 14(3), 464-504.\n"
         "- Nye, C. D., & Drasgow, F. (2011). Effect size indices for analyses of "
-        "measurement equivalence. Journal of Applied Psychology, 96(5), 966-980.",
+        "measurement equivalence. Journal of Applied Psychology, 96(5), 966-980.\n"
         "- Satorra, A., & Bentler, P. M. (2001). A scaled difference chi-square test "
-        "statistic for moment structure analysis. Psychometrika, 66(4), 507-514.",
-    ])]
+        "statistic for moment structure analysis. Psychometrika, 66(4), 507-514."
+    )
+    sections += ["## References", references]
     return "\n\n".join(sections) + "\n"
 
 

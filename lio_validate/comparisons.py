@@ -4,7 +4,7 @@ Each comparison is a Wald test on the estimates of a multi-group fit: for
 two groups a and b, the difference d = theta_b - theta_a has variance
 V_aa + V_bb - 2 V_ab, read from the fit's covariance matrix of the
 estimates (robust for MLR and MLM fits), and z = d / se. An omnibus test
-per parameter asks whether the parameter is equal in all groups,
+per parameter tests whether the parameter is equal in all groups,
 W = (C theta)' (C V C')^-1 (C theta) on G - 1 degrees of freedom, with C
 the contrasts of each group against the reference group. p-values are
 adjusted for multiplicity over the whole call (Holm by default), so asking
@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -45,8 +46,13 @@ from statsmodels.stats.multitest import multipletests
 from lio_validate.effect_sizes import anchor_items, equal_across_groups
 from lio_validate.exceptions import LioInputError, LioWarning
 
-__all__ = ["GroupComparison", "compare_groups", "compare_paths",
-           "compare_latent_means", "check_scalar_invariance"]
+__all__ = [
+    "GroupComparison",
+    "check_scalar_invariance",
+    "compare_groups",
+    "compare_latent_means",
+    "compare_paths",
+]
 
 _ADJUST_METHODS = ("holm", "bonferroni", "hommel", "fdr_bh", "none")
 
@@ -95,8 +101,9 @@ class GroupComparison:
     def summary(self) -> str:
         """Return the omnibus and pairwise tests as readable text."""
         lines = [
-            f"Group comparisons (Wald tests; p-values adjusted by {self.adjust} "
-            f"over {len(self.pairs)} pairwise and {len(self.omnibus)} omnibus tests):",
+            (f"Group comparisons (Wald tests; p-values adjusted by {self.adjust} "
+             f"over {len(self.pairs)} pairwise and {len(self.omnibus)} omnibus "
+             "tests):"),
             "",
             f"  {'parameter':<36s}{'X2':>9s}{'df':>4s}{'p adj':>9s}",
         ]
@@ -105,8 +112,8 @@ class GroupComparison:
             p = "" if not np.isfinite(row.pvalue_adjusted) else \
                 f"{row.pvalue_adjusted:.4f}"
             lines.append(f"  {row.parameter:<36s}{x2:>9s}{int(row.df):>4d}{p:>9s}")
-        lines += ["", f"  {'parameter':<36s}{'b - a':<26s}{'diff':>9s}{'se':>8s}"
-                  f"{'p adj':>9s}"]
+        lines += ["", (f"  {'parameter':<36s}{'b - a':<26s}{'diff':>9s}{'se':>8s}"
+                  f"{'p adj':>9s}")]
         for row in self.pairs.itertuples(index=False):
             pair = f"{row.group_b} - {row.group_a}"
             p = "" if not np.isfinite(row.pvalue_adjusted) else \
@@ -161,7 +168,7 @@ def _factors(fit) -> list[str]:
 
 def check_scalar_invariance(fit, factors: Sequence[str] | None = None, *,
                             min_anchor_items: int = 2) -> None:
-    """Raise unless the fit holds loadings and intercepts equal enough to compare means.
+    """Raise unless the fit constrains enough loadings and intercepts to compare means.
 
     Each factor needs at least ``min_anchor_items`` indicators whose loading
     and intercept are held equal across groups (a fixed marker loading
@@ -192,8 +199,9 @@ def check_scalar_invariance(fit, factors: Sequence[str] | None = None, *,
         means = frame[(frame["lhs"] == factor) & (frame["op"] == "~1")]
         if means.empty or not (means["free"] > 0).any():
             raise LioInputError(
-                f"the mean of {factor!r} is fixed in every group of the fit (group_equal "
-                f"{group_equal}), so there is no latent mean difference to test; "
+                f"the mean of {factor!r} is fixed in every group of the fit "
+                f"(group_equal {group_equal}), so there is no latent mean difference "
+                "to test; "
                 "leave 'means' out of group_equal"
             )
 
@@ -237,8 +245,8 @@ def _select(fit, parameters, ops) -> pd.DataFrame:
         latent_means = rows["op"].eq("~1") & rows["lhs"].isin(fit.latent_variables) \
             & ("~1" in ops)
         return rows[regressions | latent_means]
-    wanted = [" ".join(str(name).split()) for name in parameters]
-    unknown = [name for name in wanted if name not in set(names)]
+    requested = [" ".join(str(name).split()) for name in parameters]
+    unknown = [name for name in requested if name not in set(names)]
     if unknown:
         known = list(dict.fromkeys(n for n, op in zip(names, table["op"])
                                    if op in ("~", "~1")))[:12]
@@ -246,7 +254,7 @@ def _select(fit, parameters, ops) -> pd.DataFrame:
             f"parameter(s) {unknown} are not in the fit; name them as lavaan does, "
             f"for example {known}"
         )
-    return rows[rows["parameter"].isin(wanted)]
+    return rows[rows["parameter"].isin(requested)]
 
 
 def _variance(vcov: np.ndarray, free_a: int, free_b: int) -> float:
@@ -275,8 +283,10 @@ def _pair_rows(rows: pd.DataFrame, groups: list[str], pairs: list[tuple[int, int
             note = "held equal in the fit"
         elif row_a["free"] == 0 and row_b["free"] == 0:
             note = "fixed in both groups"
-        se = np.sqrt(max(_variance(vcov, int(row_a["free"]), int(row_b["free"])), 0.0)) \
-            if not note else 0.0
+        se = 0.0
+        if not note:
+            variance = _variance(vcov, int(row_a["free"]), int(row_b["free"]))
+            se = np.sqrt(max(variance, 0.0))
         z = difference / se if se > 0 else np.nan
         out.append({
             "parameter": row_a["parameter"], "lhs": row_a["lhs"], "op": row_a["op"],
@@ -347,15 +357,16 @@ def compare_groups(
     paths : bool, default True
         Compare every regression (``~``) of the model.
     latent_means : bool, default False
-        Compare the latent means; raises LioInputError unless the fit holds
-        loadings and intercepts equal (see :func:`check_scalar_invariance`).
+        Compare the latent means. This raises LioInputError unless the fit
+        constrains loadings and intercepts to be equal across groups (see
+        :func:`check_scalar_invariance`).
     parameters : sequence of str, optional
         Compare exactly these parameters instead, named as lavaan names them
         (``"informal_learning ~ autonomy"``, ``"autonomy ~1"``). A latent
         mean among them is checked as with ``latent_means``.
     reference : str, optional
-        Reference group of the omnibus contrasts and, with
-        ``pairs="reference"``, of the pairs. Default: the first group.
+        Reference group: group a of every pair that contains it, and the
+        group the omnibus contrasts compare with. Default: the first group.
     pairs : {"all", "reference"}, default "all"
         Every pair of groups, or each group against ``reference``.
     adjust : str, default "holm"
@@ -385,6 +396,9 @@ def compare_groups(
     (sandwich) for MLR and MLM. For a latent mean fixed at 0 in the
     reference group, the difference is the other group's estimate and its
     test is that estimate's z test.
+    A factor regressed on other factors has an intercept in its ``~1`` row,
+    so for it the test compares intercepts (kind "latent intercept"), not
+    means.
 
     References
     ----------
@@ -444,7 +458,10 @@ def _compare(fit, *, paths: bool = True, latent_means: bool = False,
         _warn_without_metric(fit, regressions)
 
     if pairs == "all":
-        group_pairs = list(itertools.combinations(range(len(groups)), 2))
+        # The reference group comes first, so that it is group a in its pairs.
+        order = [reference_index] + [g for g in range(len(groups))
+                                     if g != reference_index]
+        group_pairs = list(itertools.combinations(order, 2))
     else:
         group_pairs = [(reference_index, g) for g in range(len(groups))
                        if g != reference_index]
@@ -477,8 +494,13 @@ def _compare(fit, *, paths: bool = True, latent_means: bool = False,
 
 
 def _kind(fit, row) -> str:
+    if row["op"] == "~1" and row["lhs"] in fit.latent_variables:
+        # A factor regressed on others has an intercept, not a mean, in its row.
+        frame = fit.parameter_table
+        dependent = ((frame["op"] == "~") & (frame["lhs"] == row["lhs"])).any()
+        return "latent intercept" if dependent else "latent mean"
     if row["op"] == "~1":
-        return "latent mean" if row["lhs"] in fit.latent_variables else "intercept"
+        return "intercept"
     if row["op"] == "~":
         return "regression"
     if row["op"] == "=~":

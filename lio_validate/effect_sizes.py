@@ -38,8 +38,9 @@ differences between groups. Journal of Applied Psychology, 96(5), 966-980.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -51,8 +52,18 @@ from lio_validate.partable import ParameterTable, find_roles
 from lio_validate.samplestats import GroupStatistics, SampleStatistics
 from lio_validate.syntax import parse_model
 
-__all__ = ["GroupMeasurement", "DMACSResult", "dmacs", "measurement_parameters",
-           "fitted_ram", "group_sizes"]
+__all__ = [
+    "DMACSResult",
+    "GroupMeasurement",
+    "anchor_items",
+    "anchor_on_markers",
+    "dmacs",
+    "equal_across_groups",
+    "fitted_ram",
+    "group_sizes",
+    "has_common_scale",
+    "measurement_parameters",
+]
 
 DMACS_COLUMNS = (
     "item", "factor", "reference", "focal", "dmacs", "mean_difference",
@@ -102,7 +113,7 @@ class DMACSResult:
         loading_reference, loading_focal, intercept_reference,
         intercept_focal``. ``mean_difference`` is the expected item score of
         the focal group minus that of the reference group, averaged over the
-        focal group's latent distribution, in item units; ``dmacs_signed`` is
+        focal group's latent distribution, in item units. ``dmacs_signed`` is
         that difference divided by ``sd_pooled``. Loadings are NaN for items
         that load on more than one factor.
     scale_bias : pandas.DataFrame
@@ -125,13 +136,13 @@ class DMACSResult:
     def summary(self, n: int = 10) -> str:
         """Return the largest dMACS values as readable text."""
         lines = [
-            f"dMACS (Nye & Drasgow, 2011), groups anchored by "
-            f"{'the fit' if self.anchoring == 'fit' else 'marker items'}; "
-            f"{len(self.table)} item-pair rows, the {min(n, len(self.table))} "
-            "largest:",
+            (f"dMACS (Nye & Drasgow, 2011), groups anchored by "
+             f"{'the fit' if self.anchoring == 'fit' else 'marker items'}; "
+             f"{len(self.table)} item-pair rows, the {min(n, len(self.table))} "
+             "largest:"),
             "",
-            f"  {'item':<12s}{'reference':>12s}{'focal':>12s}{'dMACS':>9s}"
-            f"{'mean diff':>11s}",
+            (f"  {'item':<12s}{'reference':>12s}{'focal':>12s}{'dMACS':>9s}"
+             f"{'mean diff':>11s}"),
         ]
         for row in self.largest(n).itertuples(index=False):
             lines.append(f"  {row.item:<12s}{row.reference:>12s}{row.focal:>12s}"
@@ -268,10 +279,10 @@ def _item_variances(fit, group: str, items: list[str]) -> pd.Series:
 
 
 def has_common_scale(fit) -> bool:
-    """Whether every factor has an item with equal loading and intercept in all groups.
+    """Return whether every factor has an item with equal loading and intercept.
 
     Equal means the same free parameter (an equality constraint) or the
-    same fixed value in every group, as read from the parameter table.
+    same fixed value in every group of the parameter table.
     """
     frame = fit.parameter_table
     factors = list(dict.fromkeys(frame.loc[frame["op"] == "=~", "lhs"]))
@@ -279,7 +290,7 @@ def has_common_scale(fit) -> bool:
 
 
 def anchor_items(fit, factor: str) -> list[str]:
-    """Indicators of ``factor`` whose loading and intercept are equal across groups."""
+    """Return the indicators of ``factor`` whose loading and intercept are equal."""
     frame = fit.parameter_table
     indicators = list(dict.fromkeys(
         frame.loc[(frame["op"] == "=~") & (frame["lhs"] == factor), "rhs"]))
@@ -289,7 +300,11 @@ def anchor_items(fit, factor: str) -> list[str]:
 
 
 def equal_across_groups(frame: pd.DataFrame, lhs: str, op: str, rhs: str) -> bool:
-    """Whether a parameter is one free parameter, or one fixed value, in every group."""
+    """Return whether a parameter is equal in all groups of the parameter table.
+
+    Equal means one free parameter shared by every group, or the same fixed
+    value in every group.
+    """
     rows = frame[(frame["lhs"] == lhs) & (frame["op"] == op) & (frame["rhs"] == rhs)]
     if rows.empty:
         return False
@@ -327,7 +342,8 @@ def anchor_on_markers(
                 continue
             loading_ref = base.loadings.at[marker, factor]
             scale[k] = group.loadings.at[marker, factor] / loading_ref
-            shift[k] = (group.intercepts[marker] - base.intercepts[marker]) / loading_ref
+            shift[k] = (group.intercepts[marker] - base.intercepts[marker]) \
+                / loading_ref
         loadings = group.loadings / scale
         intercepts = group.intercepts - (group.loadings * (shift / scale)).sum(axis=1)
         latent_mean = shift + scale * group.latent_mean.to_numpy()

@@ -15,9 +15,11 @@ equality constraints across groups to those of the level before (lavaan's
   model, as the size of non-invariance.
 
 Levels are named steps that each add kinds of constraints
-(:data:`LEVEL_KINDS`); the defaults are :data:`CONTINUOUS_LEVELS` and, for
-ordinal items, :data:`ORDINAL_LEVELS` (thresholds first, as Wu & Estabrook
-2016 recommend for the delta parameterization).
+(:data:`LEVEL_KINDS`). The defaults are :data:`CONTINUOUS_LEVELS` and, for
+ordinal items, :data:`ORDINAL_LEVELS`, which constrain thresholds first.
+Wu and Estabrook (2016) show that the identification conditions of an
+ordinal configural model can become restrictions once invariance
+constraints are added, so each ordinal level needs its own identification.
 
 References
 ----------
@@ -33,9 +35,10 @@ outcomes. Psychometrika, 81(4), 1014-1045.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -50,17 +53,17 @@ from lio_validate.syntax import parse_model
 
 __all__ = [
     "CONTINUOUS_LEVELS",
-    "ORDINAL_LEVELS",
-    "LEVEL_KINDS",
     "INVARIANCE_COLUMNS",
+    "LEVEL_KINDS",
+    "ORDINAL_LEVELS",
     "DecisionRule",
     "InvarianceResult",
-    "invariance",
-    "scaled_difference_test",
     "check_groups",
-    "level_row",
     "compare_rows",
+    "invariance",
+    "level_row",
     "resolve_levels",
+    "scaled_difference_test",
 ]
 
 # The kinds of group_equal constraints that each level adds to the levels
@@ -110,10 +113,10 @@ class DecisionRule:
     defaults are the cut-offs of Chen (2007) for total samples above 300.
 
     ``mode="all"`` (default) requires every criterion. ``mode="chen"`` reads
-    the cut-offs as Chen (2007) states them: non-invariance is indicated by
-    the CFI drop supplemented by the RMSEA or the SRMR rise, so a level is
-    rejected only when the CFI criterion and at least one of the others
-    fail. "all" is the stricter of the two.
+    the RMSEA and SRMR cut-offs as supplements to the CFI cut-off, as they
+    are usually quoted from Chen (2007). A level is then rejected only when
+    the CFI criterion and at least one of the others fail, so "all" is the
+    stricter of the two.
 
     References
     ----------
@@ -146,7 +149,7 @@ class DecisionRule:
                 )
 
     def srmr_cutoff(self, added: Sequence[str]) -> float | None:
-        """The SRMR cut-off for a level adding ``added`` kinds, or None if none applies."""
+        """Return the SRMR cut-off for a level adding ``added`` kinds, or None."""
         if not self.use_srmr:
             return None
         if "loadings" in added:
@@ -169,9 +172,11 @@ class DecisionRule:
     def decide(self, added: Sequence[str], delta_cfi: float, delta_rmsea: float,
                delta_srmr: float) -> str:
         """Return "supported (...)", "not supported (...)" or "undetermined (...)"."""
-        checks = [("dCFI", delta_cfi, -self.max_cfi_drop, delta_cfi >= -self.max_cfi_drop),
-                  ("dRMSEA", delta_rmsea, self.max_rmsea_rise,
-                   delta_rmsea <= self.max_rmsea_rise)]
+        checks = [
+            ("dCFI", delta_cfi, -self.max_cfi_drop, delta_cfi >= -self.max_cfi_drop),
+            ("dRMSEA", delta_rmsea, self.max_rmsea_rise,
+             delta_rmsea <= self.max_rmsea_rise),
+        ]
         cutoff = self.srmr_cutoff(added)
         if cutoff is not None:
             checks.append(("dSRMR", delta_srmr, cutoff, delta_srmr <= cutoff))
@@ -239,9 +244,8 @@ class InvarianceResult:
     messages: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fits", MappingProxyType(dict(self.fits)))
-        object.__setattr__(self, "group_equal", MappingProxyType(dict(self.group_equal)))
-        object.__setattr__(self, "group_sizes", MappingProxyType(dict(self.group_sizes)))
+        for name in ("fits", "group_equal", "group_sizes"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -268,19 +272,37 @@ class InvarianceResult:
                 return self.levels[index]
         return None
 
+    def plot(self, *, axes=None):
+        """Draw the fit of each level and its change (the invariance ladder).
+
+        The decision under each level is shown without its rule, and levels
+        beyond the rule's CFI and RMSEA cut-offs get open markers.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from lio_validate.figures import plot_invariance_ladder
+
+        ladder = self.invariance_table()
+        ladder["decision"] = ladder["decision"].str.split(" (", regex=False).str[0]
+        return plot_invariance_ladder(ladder, max_cfi_drop=self.rule.max_cfi_drop,
+                                      max_rmsea_rise=self.rule.max_rmsea_rise,
+                                      axes=axes)
+
     def summary(self) -> str:
         """Return the ladder as readable text."""
         names = ", ".join(f"{name} ({self.group_sizes[name]})"
                           for name in self.group_names)
         lines = [
             f"Measurement invariance across {len(self.group_names)} groups: {names}",
-            f"Estimator {self.estimator}; difference test: {self.difference_test}; "
-            f"decision rule: {self.rule.criteria(('loadings',))} "
-            f"({self.rule.max_srmr_rise:.3f} for dSRMR after metric)",
+            (f"Estimator {self.estimator}; difference test: {self.difference_test}; "
+             f"decision rule: {self.rule.criteria(('loadings',))} "
+             f"({self.rule.max_srmr_rise:.3f} for dSRMR after metric)"),
             "",
-            f"  {'level':<12s}{'chisq':>11s}{'df':>6s}{'cfi':>8s}{'rmsea':>8s}"
-            f"{'srmr':>8s}{'d_chisq':>10s}{'d_df':>6s}{'p':>9s}{'d_cfi':>8s}"
-            f"{'d_rmsea':>9s}  decision",
+            (f"  {'level':<12s}{'chisq':>11s}{'df':>6s}{'cfi':>8s}{'rmsea':>8s}"
+             f"{'srmr':>8s}{'d_chisq':>10s}{'d_df':>6s}{'p':>9s}{'d_cfi':>8s}"
+             f"{'d_rmsea':>9s}  decision"),
         ]
         for row in self.table.itertuples(index=False):
             first = pd.isna(row.delta_df)
@@ -379,16 +401,16 @@ def check_groups(model: str, data, group: str, *, missing: str = "listwise",
     needed = p + 1 if min_group_size is None else max(p + 1, int(min_group_size))
 
     present = [str(label) for label in pd.unique(frame[group].dropna())]
-    kept = [name for name, _ in prepared.frames]
-    lost = [name for name in present if name not in kept]
+    with_rows = [name for name, _ in prepared.frames]
+    lost = [name for name in present if name not in with_rows]
     if lost:
         raise DataError(
             f"group(s) {lost} of {group!r} have no row with data on the model's "
             "variables; drop those rows or merge the groups"
         )
-    if len(kept) < 2:
+    if len(with_rows) < 2:
         raise DataError(
-            f"the group column {group!r} has only {len(kept)} group(s) with data; "
+            f"the group column {group!r} has only {len(with_rows)} group(s) with data; "
             "invariance compares at least two groups"
         )
 
@@ -401,7 +423,7 @@ def check_groups(model: str, data, group: str, *, missing: str = "listwise",
             raise DataError(
                 f"group {name!r} of {group!r} has {nobs} usable rows, but each group "
                 f"needs at least {needed} ({p} observed variables + 1"
-                + ("" if min_group_size is None else f", or min_group_size") +
+                + ("" if min_group_size is None else ", or min_group_size") +
                 "); merge it with a neighbouring group (for example recode the "
                 "bands) or drop its rows"
             )

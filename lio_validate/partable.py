@@ -27,7 +27,8 @@ import pandas as pd
 from lio_validate.exceptions import ModelSpecificationError, ModelSyntaxError
 from lio_validate.syntax import Definition, FormulaTerm, ParsedModel
 
-__all__ = ["VariableRoles", "ParameterTable", "build_parameter_table"]
+__all__ = ["VariableRoles", "ParameterTable", "build_parameter_table", "find_roles",
+           "GROUP_EQUAL_KINDS"]
 
 
 @dataclass(frozen=True)

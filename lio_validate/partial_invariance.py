@@ -1,9 +1,9 @@
 """Partial invariance: score tests for equality constraints and a release search.
 
-:func:`score_tests` computes lavaan's ``lavTestScore``: for each equality
-constraint across groups (a parameter of group g held equal to that of the
-first group), the score (Lagrange multiplier) test of releasing it, and per
-parameter the joint test of releasing it in every group (df G - 1).
+:func:`score_tests` computes lavaan's ``lavTestScore``. Each equality
+constraint across groups holds a parameter of group g equal to that of the
+first group, and the score (Lagrange multiplier) test asks what releasing it
+would gain. Per parameter, a joint test releases it in every group (df G - 1).
 
 The statistic needs the gradient and the information in the parameter space
 where the constrained pair is separated. That space is built from the fit's
@@ -39,8 +39,9 @@ Sorbom, D. (1989). Model modification. Psychometrika, 54(3), 371-384.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -65,8 +66,13 @@ from lio_validate.partable import build_parameter_table
 from lio_validate.samplestats import compute_sample_statistics
 from lio_validate.syntax import parse_model
 
-__all__ = ["ScoreTests", "score_tests", "PartialInvarianceResult",
-           "partial_invariance", "parameter_text"]
+__all__ = [
+    "PartialInvarianceResult",
+    "ScoreTests",
+    "parameter_text",
+    "partial_invariance",
+    "score_tests",
+]
 
 # Smallest Schur complement, relative to the largest diagonal entry of the
 # information, for which a released direction counts as identified.
@@ -95,7 +101,7 @@ class ScoreTests:
         ``parameter, lhs, op, rhs, kind, group, reference_group, X2, df,
         pvalue, pvalue_adjusted, epc``. ``group`` is the group whose
         parameter the test releases from equality with ``reference_group``
-        (the first group); ``epc`` is the expected difference between the
+        (the first group). ``epc`` is the expected difference between the
         two after the release.
     by_parameter : pandas.DataFrame
         One row per constrained parameter, the joint test of releasing it in
@@ -116,8 +122,8 @@ class ScoreTests:
         """Return the ``n`` largest parameter tests as readable text."""
         top = self.by_parameter.sort_values("X2", ascending=False).head(n)
         lines = [
-            f"Score tests for releasing equality constraints (N = {self.nobs}; "
-            f"p-values adjusted by {self.adjust}):",
+            (f"Score tests for releasing equality constraints (N = {self.nobs}; "
+             f"p-values adjusted by {self.adjust}):"),
             "",
             f"  {'parameter':<24s}{'X2':>10s}{'df':>4s}{'p':>10s}{'p adj':>10s}",
         ]
@@ -153,10 +159,10 @@ def _release_space(fit, data) -> _ReleaseSpace:
         raise LioInputError("score tests for equality constraints need a multi-group "
                             "fit (group=COL with group_equal=...)")
     parsed = parse_model(fit.model_text)
-    build = dict(ngroups=fit.ngroups, std_lv=bool(options["std_lv"]),
-                 meanstructure=bool(options["meanstructure"]),
-                 fixed_x=bool(options["fixed_x"]),
-                 group_equal=list(options.get("group_equal", ())))
+    build = {"ngroups": fit.ngroups, "std_lv": bool(options["std_lv"]),
+                 "meanstructure": bool(options["meanstructure"]),
+                 "fixed_x": bool(options["fixed_x"]),
+                 "group_equal": list(options.get("group_equal", ()))}
     partial = list(options.get("group_partial", ()))
     constrained = build_parameter_table(parsed, group_partial=partial, **build)
     frame_c = constrained.frame
@@ -186,8 +192,9 @@ def _release_space(fit, data) -> _ReleaseSpace:
                 released_keys.append(key)
     if not pairs:
         raise LioInputError(
-            "the fit holds no parameter equal across groups through group_equal, so "
-            "there is no constraint to release; fit a metric or scalar model"
+            "the fit constrains no parameter to be equal across groups through "
+            "group_equal, so there is no constraint to release; fit a metric or "
+            "scalar model"
         )
 
     separated = build_parameter_table(
@@ -227,8 +234,9 @@ def _release_space(fit, data) -> _ReleaseSpace:
 
     names = fit.group_names
     records = []
-    for row, anchor in sorted(pairs, key=lambda pair: (released_keys.index(keys[pair[0]]),
-                                                       groups[pair[0]])):
+    # lavaan's order: parameter by parameter, then group by group.
+    pairs.sort(key=lambda pair: (released_keys.index(keys[pair[0]]), groups[pair[0]]))
+    for row, anchor in pairs:
         lhs, op, rhs = keys[row]
         records.append({
             "parameter": parameter_text(lhs, op, rhs), "lhs": lhs, "op": op,
@@ -338,8 +346,8 @@ def score_tests(
 
     Notes
     -----
-    As lavaan 0.6.14 does, the tests use the expected information and the
-    normal-theory statistic for every estimator; for MLR and MLM fits they
+    As in lavaan 0.6.14, the tests use the expected information and the
+    normal-theory statistic for every estimator. For MLR and MLM fits they
     are therefore not robust to non-normal data. A direction that the
     remaining constraints do not identify gets X2 NaN.
 
@@ -456,11 +464,12 @@ class PartialInvarianceResult:
     def summary(self) -> str:
         """Return the release steps and the final model as readable text."""
         lines = [
-            f"Partial {self.level} invariance, compared with the {self.previous_level} "
-            f"model; {len(self.steps) - 1} parameter(s) released:",
+            (f"Partial {self.level} invariance, compared with the "
+             f"{self.previous_level} model; {len(self.steps) - 1} parameter(s) "
+             "released:"),
             "",
-            f"  {'step':<5s}{'released':<22s}{'X2':>9s}{'p adj':>9s}{'chisq':>11s}"
-            f"{'df':>6s}{'cfi':>7s}{'d_cfi':>8s}{'d_rmsea':>9s}  decision",
+            (f"  {'step':<5s}{'released':<22s}{'X2':>9s}{'p adj':>9s}{'chisq':>11s}"
+             f"{'df':>6s}{'cfi':>7s}{'d_cfi':>8s}{'d_rmsea':>9s}  decision"),
         ]
         for row in self.steps.itertuples(index=False):
             released = row.released if isinstance(row.released, str) else "-"
@@ -497,15 +506,15 @@ def partial_invariance(
 ) -> PartialInvarianceResult:
     """Release equality constraints of one level, largest score test first.
 
-    Starting from the full ``level`` model, each step computes the score
-    test of releasing every constrained parameter of the kinds that
-    ``level`` adds (in all groups together, df G - 1), adjusts the p-values
-    for multiplicity, releases the parameter with the largest significant
-    statistic and refits. The search stops when the decision rule accepts
-    the model against the previous level (with ``stop_at_rule``), when no
-    test is significant, when ``max_released`` parameters are released, or
-    when every remaining candidate would leave a factor with fewer than
-    ``min_anchor_items`` invariant items.
+    The search starts from the full ``level`` model. Each step computes the
+    score test of releasing every constrained parameter of the kinds that
+    ``level`` adds (in all groups together, df G - 1) and adjusts the
+    p-values for multiplicity. It then releases the parameter with the
+    largest significant statistic and refits. The search stops when the
+    decision rule accepts the model against the previous level (with
+    ``stop_at_rule``), when no test is significant, when ``max_released``
+    parameters are released, or when every remaining candidate would leave a
+    factor with fewer than ``min_anchor_items`` invariant items.
 
     Parameters
     ----------
@@ -662,7 +671,7 @@ def _step_record(step: int, pending: dict, row: dict, comparison: dict) -> dict:
 
 def _next_release(by_parameter: pd.DataFrame, fit, alpha: float,
                   min_anchor_items: int) -> dict | None:
-    """The significant parameter with the smallest p-value (largest X2) that may go."""
+    """Return the significant parameter with the smallest p-value that may go free."""
     candidates = by_parameter[by_parameter["pvalue_adjusted"] < alpha]
     candidates = candidates.sort_values(["pvalue", "X2"], ascending=[True, False])
     for _, candidate in candidates.iterrows():
@@ -672,7 +681,7 @@ def _next_release(by_parameter: pd.DataFrame, fit, alpha: float,
 
 
 def _keeps_anchors(fit, candidate, min_anchor_items: int) -> bool:
-    """Whether every factor of the candidate's item keeps enough invariant items."""
+    """Return whether each factor of the candidate's item keeps enough anchors."""
     kind = candidate["kind"]
     if kind not in ("loadings", "intercepts"):
         return True

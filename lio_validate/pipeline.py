@@ -38,8 +38,9 @@ class JobSpec:
     model_path: Path | None
     model_text: str
     out_dir: Path
-    estimator: str = "ML"
+    estimator: str | None = None
     group: str | None = None
+    ordered: bool | tuple[str, ...] | None = None
     missing: str = "listwise"
     weights: str | None = None
     cluster: str | None = None
@@ -98,7 +99,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
     known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
              "levels", "seed", "out", "missing", "weights", "cluster", "group_equal",
-             "bootstrap"}
+             "bootstrap", "ordered"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LioInputError(
@@ -126,7 +127,8 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         model_path=model_path,
         model_text=model_text,
         out_dir=Path(out),
-        estimator=str(spec.get("estimator", "ML")),
+        estimator=spec.get("estimator"),
+        ordered=spec.get("ordered"),
         group=spec.get("group"),
         missing=str(spec.get("missing", "listwise")),
         weights=spec.get("weights"),
@@ -194,6 +196,7 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         frame, reversed_record = _apply_reverse(survey.frame, spec.reverse,
                                                 str(spec.data_path))
         fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group,
+                  ordered=spec.ordered,
                   missing=spec.missing, weights=spec.weights, cluster=spec.cluster,
                   group_equal=spec.group_equal)
 
@@ -265,7 +268,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         + ([spec.spec_path] if spec.spec_path else [])
     record = manifest.build_manifest(
         command="run-sem", argv=argv,
-        options={"estimator": spec.estimator, "group": spec.group,
+        options={"estimator": fit.estimator, "group": spec.group,
+                 "ordered": spec.ordered,
                  "missing": spec.missing, "weights": spec.weights,
                  "cluster": spec.cluster, "group_equal": list(spec.group_equal),
                  "bootstrap": spec.bootstrap,

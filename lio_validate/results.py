@@ -137,8 +137,15 @@ class SEMResult:
         lines += _value_lines([
             ("Test statistic (chisq)", fm["chisq"]),
             ("Degrees of freedom", fm["df"]),
-            ("P-value (Chi-square)", fm["pvalue"]),
+            ("P-value (Chi-square)", _pvalue_text(fm["pvalue"])),
         ])
+        if "chisq_scaled" in fm:
+            lines += _value_lines([
+                ("Scaled test statistic (chisq_scaled)", fm["chisq_scaled"]),
+                ("Scaling correction factor", fm.get("chisq_scaling_factor")),
+                ("Shift parameter", fm.get("chisq_shift_parameter", np.nan)),
+                ("P-value (scaled)", _pvalue_text(fm.get("pvalue_scaled"))),
+            ])
         lines += ["", "Fit measures:", ""]
         lines += _value_lines([
             ("Comparative Fit Index (CFI)", fm["cfi"]),
@@ -146,12 +153,18 @@ class SEMResult:
             ("RMSEA", fm["rmsea"]),
             ("  90 percent CI - lower", fm["rmsea_ci_lower"]),
             ("  90 percent CI - upper", fm["rmsea_ci_upper"]),
-            ("  P-value H_0: RMSEA <= 0.050", fm["rmsea_pvalue"]),
+            ("  P-value H_0: RMSEA <= 0.050", _pvalue_text(fm["rmsea_pvalue"])),
             ("SRMR", fm["srmr"]),
-            ("Loglikelihood (logl)", fm["logl"]),
-            ("Akaike (AIC)", fm["aic"]),
-            ("Bayesian (BIC)", fm["bic"]),
+            ("Loglikelihood (logl)", fm.get("logl", np.nan)),
+            ("Akaike (AIC)", fm.get("aic", np.nan)),
+            ("Bayesian (BIC)", fm.get("bic", np.nan)),
         ])
+        robust = [(label, fm[name]) for name, label in (
+            ("cfi_robust", "Robust CFI"), ("tli_robust", "Robust TLI"),
+            ("rmsea_robust", "Robust RMSEA"),
+        ) if name in fm]
+        if robust:
+            lines += _value_lines(robust)
         lines += ["", "Parameter estimates:", f"  Information: {self.information}", ""]
         lines += _estimate_lines(self.estimates, standardized)
         if len(self.r_squared):
@@ -171,7 +184,16 @@ class SEMResult:
                 f"rmsea={fm['rmsea']:.3f}>")
 
 
-def _format(value: float) -> str:
+def _pvalue_text(value) -> str | float:
+    """Show a p-value to three decimals, and a tiny one as '< .001'."""
+    if value is None or not np.isfinite(value):
+        return "NA"
+    return "< .001" if value < 0.001 else f"{value:.3f}"
+
+
+def _format(value) -> str:
+    if isinstance(value, str):
+        return value
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "NA"
     if float(value).is_integer() and abs(value) < 1e9:

@@ -50,8 +50,6 @@ __all__ = [
     "fit_least_squares",
 ]
 
-_S = 1  # RAM matrix code of a variance or covariance row (lio_validate.model)
-
 # Largest absolute gradient of fmin accepted as a stationary point, the same
 # standard as the ML optimiser in lio_validate.ml.
 GRADIENT_TOLERANCE = 1e-6
@@ -115,6 +113,10 @@ def correlation_structure(model: OrdinalModel, x: np.ndarray,
     c_l the column of C for item l, Sigma = C S0 C' + sum_l theta_l c_l c_l'.
     Unit diagonal means M theta = 1 - diag(C S0 C') with M_jl = C_jl^2, a
     p x p system, and M is the identity when no item is a predictor.
+
+    NOTE: the fits compared with lavaan have no item that predicts another
+    item. With such a path (M not the identity) the derivatives are checked
+    against finite differences only, not against lavaan.
     """
     ram = model.ram
     A, S, m = ram.matrices(x, group)

@@ -20,8 +20,8 @@ import pandas as pd
 
 from lio_validate.exceptions import LioInputError, ModelSpecificationError
 from lio_validate.model import build_ram_model
-from lio_validate.partable import ParameterTable, build_parameter_table, find_roles
 from lio_validate.ordinal_data import OrdinalLevels
+from lio_validate.partable import ParameterTable, build_parameter_table, find_roles
 from lio_validate.samplestats import SampleStatistics
 from lio_validate.syntax import FormulaTerm, ParsedModel
 from lio_validate.wls_model import OrdinalModel

@@ -283,7 +283,7 @@ def _notclose_pvalue(chisq, df, nobs, ngroups, c_hat=1.0, h0=0.08) -> float:
 
 def _rmsea_measures(suffix: str, chisq, df, nobs, ngroups, c_hat=1.0,
                     chisq_for_ci=None) -> dict[str, float]:
-    """RMSEA, its 90% CI and close/not-close p-values, with Savalei's c_hat.
+    """Return RMSEA, its 90% CI and close/not-close p-values, with Savalei's c_hat.
 
     With c_hat, RMSEA = sqrt(G) sqrt(max(X2 / (N df) - c_hat / N, 0)). The CI
     and p-values invert the noncentral chi-square at ``chisq_for_ci`` (the

@@ -226,7 +226,7 @@ def test_unavailable_estimator(hs_files):
     tmp, data, model = hs_files
     result = run("run-sem", "--data", str(data), "--model", str(model),
                  "--estimator", "WLSMV", "--out", str(tmp / "out"))
-    assert_input_error(result, "WLSMV")
+    assert_input_error(result, "WLSMV", "--ordered")
 
 
 def test_data_without_model(hs_files):

@@ -147,8 +147,8 @@ def test_unscaled_latent_not_identified(hs):
         lv.cfa("f =~ NA*x1 + x2 + x3 + x4", hs)
 
 
-def test_unavailable_estimator(hs):
-    with pytest.raises(lv.LioInputError, match="WLSMV"):
+def test_ordinal_estimator_needs_ordered_items(hs):
+    with pytest.raises(lv.LioInputError, match="ordered"):
         lv.cfa(HS_MODEL, hs, estimator="WLSMV")
 
 

@@ -19,13 +19,13 @@ from conftest import read_dataset
 from reference_loader import load_reference, reference_matrix
 
 from lio_validate import wls_model, wls_tests
-from lio_validate.inference import r_squared
 from lio_validate.exceptions import (
     DataError,
     LioInputError,
     ListwiseDeletionWarning,
     ModelSpecificationError,
 )
+from lio_validate.inference import r_squared
 from lio_validate.wls import fit_dwls, standardized_solution
 
 AC_ITEMS = [f"A{k}" for k in range(1, 6)] + [f"C{k}" for k in range(1, 6)]
