@@ -6,15 +6,17 @@ fraction r of the item values is set to NaN completely at random, and both
 engines fit by full information ML (FIML) instead of on complete data.
 
 In one run, the script times ``--repeats`` fits of lio_validate after one
-warm-up fit, and ``--lavaan-repeats`` fits of lavaan without a warm-up,
-because one lavaan MLR fit at N = 100,000 takes many minutes. It prints the
-wall-clock and CPU seconds, the speed ratio, whether the project's targets are
-met, the peak memory of both engines and the agreement of the two fits.
+warm-up fit (unless ``--no-warmup``), and ``--lavaan-repeats`` fits of lavaan
+without a warm-up, because one lavaan MLR fit at N = 100,000 takes many
+minutes. It prints the wall-clock and CPU seconds, the speed ratio, whether
+the project's targets are met, the peak memory of both engines and the
+agreement of the two fits.
 
 Usage::
 
     python benchmarks/bench_robust.py [--nobs 100000] [--missing-rate 0]
-                                      [--repeats 3] [--lavaan-repeats 1]
+                                      [--repeats 3] [--no-warmup]
+                                      [--lavaan-repeats 1] [--lavaan-timeout S]
                                       [--skip-lavaan] [--blas-threads N]
 
 What each timed call contains:
@@ -139,6 +141,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="timed lio_validate fits after one warm-up fit; default 3",
     )
     parser.add_argument(
+        "--no-warmup", action="store_true",
+        help="skip lio_validate's warm-up fit, for fits that take minutes",
+    )
+    parser.add_argument(
         "--lavaan-repeats", type=int, default=1,
         help="timed lavaan fits, with no warm-up fit; default 1",
     )
@@ -243,9 +249,11 @@ def fit_lio_validate(model_text: str, data: pd.DataFrame, missing: str):
 
 
 def time_lio_validate(
-    model_text: str, data: pd.DataFrame, missing: str, repeats: int,
+    model_text: str, data: pd.DataFrame, missing: str, repeats: int, warmup: bool,
 ) -> EngineRun:
-    """Time a warm-up fit and ``repeats`` MLR fits of ``lio_validate.sem``.
+    """Time ``repeats`` MLR fits of ``lio_validate.sem``, after a warm-up fit.
+
+    The warm-up fit is left out when ``warmup`` is False.
 
     Raises
     ------
@@ -254,9 +262,10 @@ def time_lio_validate(
         comparable with lavaan's.
     """
     run = EngineRun("lio_validate")
-    start = time.perf_counter()
-    fit_lio_validate(model_text, data, missing)
-    run.warmup_seconds = time.perf_counter() - start
+    if warmup:
+        start = time.perf_counter()
+        fit_lio_validate(model_text, data, missing)
+        run.warmup_seconds = time.perf_counter() - start
 
     for _ in range(repeats):
         gc.collect()
@@ -632,7 +641,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_robust_") as temporary:
         directory = Path(temporary)
         with limit_blas_threads(arguments.blas_threads):
-            lio = time_lio_validate(model_text, data, missing, arguments.repeats)
+            lio = time_lio_validate(
+                model_text, data, missing, arguments.repeats,
+                warmup=not arguments.no_warmup,
+            )
         print(f"lio_validate timed, median {lio.median:.3f} s", flush=True)
 
         if arguments.skip_lavaan:

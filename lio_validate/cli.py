@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--model", type=Path, help="model file in lavaan syntax (.lav)")
     source.add_argument("--spec", type=Path, help="YAML job specification")
+    run.add_argument("--codebook", type=Path, help="YAML codebook of the data file "
+                     "(default: <data>.codebook.yaml or codebook.yaml beside it)")
     run.add_argument("--estimator", choices=ESTIMATORS,
                      help="estimator (default ML; MLR and MLM add robust standard "
                      "errors and scaled tests)")
@@ -123,6 +125,8 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
         changes["bootstrap"] = args.bootstrap
         changes["jobs"] = args.jobs
         changes["scheduler"] = args.scheduler
+    if args.codebook:
+        changes["codebook_path"] = args.codebook
     if args.ordered:
         changes["ordered"] = True if args.ordered.strip().lower() == "all" else tuple(
             part.strip() for part in args.ordered.split(",") if part.strip())

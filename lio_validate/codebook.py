@@ -272,8 +272,10 @@ def prepare_survey(
     DataWarning
         For items constant within a group, nearly collinear items, rows
         without any valid answer, small groups, rows without a group or
-        cluster id, reverse-keyed items without a known range, and the
-        duplicate column names that :func:`read_data` reports.
+        cluster id, reverse-keyed items without a known range, items without
+        a known range whose separate codes look like missing codes (9 in an
+        item coded 1 to 5), and the duplicate column names that
+        :func:`read_data` reports.
     """
     book = _codebook_argument(codebook)
     survey = read_data(path)

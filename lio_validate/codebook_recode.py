@@ -34,6 +34,33 @@ __all__ = ["recode_columns"]
 
 _MAX_LISTED = 5
 
+# Codes that surveys commonly use for "don't know", "refused" or "not
+# applicable". An item without a known valid range whose codes include some
+# of these, apart from its other codes, gets a warning.
+_TYPICAL_MISSING_CODES = frozenset(
+    {
+        -99.0,
+        -9.0,
+        -8.0,
+        -7.0,
+        -3.0,
+        -2.0,
+        -1.0,
+        7.0,
+        8.0,
+        9.0,
+        77.0,
+        88.0,
+        96.0,
+        97.0,
+        98.0,
+        99.0,
+        997.0,
+        998.0,
+        999.0,
+    }
+)
+
 
 # --------------------------------------------------------------------------
 # Stage 2: recoding column by column
@@ -56,7 +83,7 @@ def recode_columns(
     twice and a large file needs little more memory than its frame.
     """
     rulebook = book if book is not None else Codebook(path=None)
-    codebook_source = book.source if book is not None else "no codebook"
+    codebook_source = book.source if book is not None else "a codebook (none was given)"
     targets = list(
         dict.fromkeys(
             [
@@ -180,6 +207,8 @@ class _ColumnRecode:
         self._apply_missing_codes(values)
         self._reject_unlabelled_missing(values)
         self._reject_out_of_range(values)
+        if self.role == "item" and self.rules.valid is None:
+            self._warn_suspect_codes(values)
         if self.rules.reverse:
             self._reverse(values)
         self.counts["n_valid"] = int(np.count_nonzero(~np.isnan(values)))
@@ -330,6 +359,39 @@ class _ColumnRecode:
             f"count {listing}). If they are missing codes, declare them under "
             f"missing for {self.name!r} in {self.codebook_source}; otherwise set "
             "its valid range (valid: [low, high])."
+        )
+
+    def _warn_suspect_codes(self, values: np.ndarray) -> None:
+        """Warn about separate high or negative codes that look like missing codes.
+
+        Without value labels or a valid range, 9 in an item coded 1 to 5 may
+        be "no answer". The codes above the first gap in the sorted codes (or
+        the negative codes below the others) are suspect when every one of
+        them is a typical missing code.
+        """
+        counts = pd.Series(values).value_counts()
+        codes = np.sort(counts.index.to_numpy(dtype=float))
+        if len(codes) < 3 or not np.all(codes == np.round(codes)):
+            return
+        suspects: list[float] = []
+        negative = codes[codes < 0]
+        if 0 < len(negative) < len(codes) - 1:
+            suspects += list(negative)
+        rest = codes[codes >= 0]
+        gaps = np.flatnonzero(np.diff(rest) > 1)
+        if len(gaps) and gaps[0] >= 1:
+            suspects += list(rest[gaps[0] + 1 :])
+        if not suspects or not set(suspects) <= _TYPICAL_MISSING_CODES:
+            return
+        listing = ", ".join(
+            f"{format_code(code)} ({int(counts[code])} rows)" for code in suspects
+        )
+        self.notes.append(
+            f"{self.source}: item {self.name!r} has the codes {listing} apart from "
+            "its other codes, and they look like missing codes, but the item has no "
+            f"value labels or valid range in {self.codebook_source}. If they mean "
+            "missing, declare them under missing for this item in the codebook; "
+            "otherwise give its valid range."
         )
 
     def _reverse(self, values: np.ndarray) -> None:

@@ -22,12 +22,12 @@ import yaml
 
 from lio_validate.api import sem
 from lio_validate.exceptions import DataError, LioInputError, LioWarning
-from lio_validate.io import read_data
+from lio_validate.codebook import codebook_path_for, prepare_survey
 from lio_validate.syntax import parse_model
 
 __all__ = ["JobSpec", "EXAMPLE_DIRECTORY", "example_spec", "load_spec", "run_sem_job"]
 
-EXAMPLE_DIRECTORY = Path(__file__).resolve().parent / "examples" / "organisation"
+EXAMPLE_DIRECTORY = Path(__file__).resolve().parent / "examples" / "nea_example"
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class JobSpec:
     cluster: str | None = None
     group_equal: tuple[str, ...] = ()
     bootstrap: int | None = None
+    codebook_path: Path | None = None
     jobs: int = -1
     scheduler: str | None = None
     reverse: tuple[str, ...] = ()
@@ -69,15 +70,20 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def example_spec(out_dir: Path) -> JobSpec:
-    """The bundled organisation-model example (synthetic data, see its README)."""
-    model_path = EXAMPLE_DIRECTORY / "organisation.lav"
+    """Describe the bundled NEA-style example: an SPSS file with its codebook.
+
+    The data are synthetic (see the README in the example folder): weights,
+    organisations as clusters, user-missing codes and reverse-keyed items.
+    """
+    model_path = EXAMPLE_DIRECTORY / "model.lav"
     levels = json.loads((EXAMPLE_DIRECTORY / "levels.json").read_text(encoding="utf-8"))
     return JobSpec(
-        data_path=EXAMPLE_DIRECTORY / "organisation.csv",
+        data_path=EXAMPLE_DIRECTORY / "survey.sav",
         model_path=model_path,
         model_text=_read_text(model_path, "model"),
         out_dir=out_dir,
         levels=levels,
+        codebook_path=EXAMPLE_DIRECTORY / "codebook.yaml",
     )
 
 
@@ -99,7 +105,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         raise LioInputError(f"the spec file {str(path)!r} must be a YAML mapping")
     known = {"data", "model", "model_file", "estimator", "group", "reverse", "scales",
              "levels", "seed", "out", "missing", "weights", "cluster", "group_equal",
-             "bootstrap", "ordered"}
+             "bootstrap", "ordered", "codebook"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise LioInputError(
@@ -135,6 +141,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         cluster=spec.get("cluster"),
         group_equal=tuple(spec.get("group_equal") or ()),
         bootstrap=spec.get("bootstrap"),
+        codebook_path=base / spec["codebook"] if spec.get("codebook") else None,
         reverse=tuple(spec.get("reverse") or ()),
         scales={k: tuple(v) for k, v in scales.items()} if scales else None,
         levels=spec.get("levels"),
@@ -181,6 +188,21 @@ def _file_stem(name: str) -> str:
     return safe or "group"
 
 
+def _check_double_reverse(reverse: tuple[str, ...], survey) -> None:
+    """Reject --reverse items that the codebook already reverses."""
+    if not reverse:
+        return
+    audit = survey.audit
+    already = set(audit.loc[audit["reversed"] > 0, "variable"]) \
+        if "variable" in audit.columns else set()
+    twice = [item for item in reverse if item in already]
+    if twice:
+        raise DataError(
+            f"item(s) {twice} are reversed by the codebook and by --reverse; reversing "
+            "twice restores the original coding, so list each item in one place only"
+        )
+
+
 def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     """Run the whole job and write the results folder; return its path."""
     from lio_validate import figures, manifest, output, report
@@ -191,13 +213,24 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
 
-        # Data and model.
-        survey = read_data(spec.data_path)
+        # Data: the file through its codebook (missing codes, text answers,
+        # reverse-keyed items), then the --reverse items, then the model.
+        codebook_path = spec.codebook_path or codebook_path_for(spec.data_path)
+        # The model's columns are checked by sem(), whose message names the
+        # model line, so only the codebook's items are checked here.
+        survey = prepare_survey(spec.data_path, codebook_path,
+                                weight=spec.weights, cluster=spec.cluster)
+        _check_double_reverse(spec.reverse, survey)
         frame, reversed_record = _apply_reverse(survey.frame, spec.reverse,
                                                 str(spec.data_path))
+        # Weights and clusters describe the sampling design, so the codebook's
+        # are used unless the command line names others; a codebook's group is
+        # only a default for comparisons, not a reason to fit groups here.
+        weights = spec.weights or survey.weight
+        cluster = spec.cluster or survey.cluster
         fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group,
                   ordered=spec.ordered,
-                  missing=spec.missing, weights=spec.weights, cluster=spec.cluster,
+                  missing=spec.missing, weights=weights, cluster=cluster,
                   group_equal=spec.group_equal)
 
         # Bootstrap intervals, seeded so that a rerun gives the same numbers.
@@ -208,11 +241,12 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
             seed = spec.seed if spec.seed is not None else secrets.randbits(31)
             spec = replace(spec, seed=seed)
             boot = bootstrap(fit, frame, nboot=spec.bootstrap, seed=seed,
-                             cluster=spec.cluster, n_jobs=spec.jobs,
+                             cluster=cluster, n_jobs=spec.jobs,
                              scheduler=spec.scheduler)
 
         # Reliability of each scale.
-        scales = spec.scales or scales_from_model(spec.model_text, frame.columns)
+        scales = spec.scales or dict(survey.scales) \
+            or scales_from_model(spec.model_text, frame.columns)
         reliability_result = reliability(frame, {k: list(v) for k, v in scales.items()}) \
             if scales else None
 
@@ -241,6 +275,7 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     finished = datetime.now(timezone.utc)
 
     files = {
+        "audit.csv": output.estimates_to_csv(survey.audit),
         "estimates.csv": output.estimates_to_csv(estimates),
         "fit_measures.json": output.fit_measures_to_json(dict(fit.fit_measures)),
         "reliability.csv": output.estimates_to_csv(reliability_result.table)
@@ -265,13 +300,16 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     files["report.html"] = report_html.render_report_html(files["report.md"],
                                                           figures=drawn)
     inputs = [spec.data_path] + ([spec.model_path] if spec.model_path else []) \
-        + ([spec.spec_path] if spec.spec_path else [])
+        + ([spec.spec_path] if spec.spec_path else []) \
+        + ([Path(codebook_path)] if codebook_path else [])
     record = manifest.build_manifest(
         command="run-sem", argv=argv,
         options={"estimator": fit.estimator, "group": spec.group,
                  "ordered": spec.ordered,
                  "missing": spec.missing, "weights": spec.weights,
-                 "cluster": spec.cluster, "group_equal": list(spec.group_equal),
+                 "cluster": cluster, "weights_used": weights,
+                 "codebook": None if codebook_path is None else str(codebook_path),
+                 "group_equal": list(spec.group_equal),
                  "bootstrap": spec.bootstrap,
                  "bootstrap_failures": None if boot is None else boot.nfailed,
                  "reverse": list(spec.reverse), "reverse_recoding": reversed_record,

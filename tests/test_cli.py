@@ -58,6 +58,7 @@ def test_example_runs_without_arguments(example_run):
     assert len(folders) == 1
     assert_complete_folder(folders[0])
     assert (folders[0] / "figures" / "path_diagram.png").is_file()
+    assert (folders[0] / "audit.csv").is_file()
 
 
 def test_example_tables(example_run):
@@ -74,7 +75,9 @@ def test_example_tables(example_run):
     for name in ("npar", "nobs", "chisq", "df", "cfi", "tli", "rmsea",
                  "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "logl", "aic", "bic"):
         assert name in measures, name
-    assert measures["nobs"] == 2000
+    # 3,000 simulated employees; listwise deletion of the missing answers.
+    assert measures["nobs"] == 2603
+    assert "chisq_scaled" in measures   # weights and clusters from the codebook
     reliability = pd.read_csv(out / "reliability.csv")
     assert list(reliability.columns) == [
         "scale", "n_items", "nobs", "alpha", "alpha_ci_lower", "alpha_ci_upper",
@@ -88,7 +91,7 @@ def test_example_manifest(example_run):
     manifest = json.loads((out / "manifest.json").read_text())
     text = json.dumps(manifest)
     data_file = Path(__file__).resolve().parents[1] / "lio_validate" / "examples" \
-        / "organisation" / "organisation.csv"
+        / "nea_example" / "survey.sav"
     assert sha256(data_file) in text
     assert "run-sem" in text
 

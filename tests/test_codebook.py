@@ -620,6 +620,21 @@ def test_reverse_without_range_warns(tmp_path):
     np.testing.assert_array_equal(prepared.frame["x2"], [1, 2, 3, 4])
 
 
+def test_suspect_missing_codes_warn(tmp_path):
+    frame = pd.DataFrame(
+        {"q1": [1, 2, 3, 4, 5, 9, 9, 2.0], "q2": [1, 2, 3, 4, 5, 6, 7, 8.0]}
+    )
+    path = tmp_path / "plain.csv"
+    frame.to_csv(path, index=False)
+
+    prepared, messages = prepare_quietly(path, items=["q1", "q2"])
+
+    assert len(messages) == 1
+    assert "item 'q1' has the codes 9 (2 rows)" in messages[0]
+    assert "none was given" in messages[0]
+    assert prepared.frame["q1"].max() == 9
+
+
 def test_missing_group_values_warn(tmp_path, codebook_file):
     frame = survey_frame()
     frame.loc[4, "edu"] = np.nan
