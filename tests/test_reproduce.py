@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lio_validate.exceptions import LioInputError
-from lio_validate.pipeline import EXAMPLE_DIRECTORY
+from lio_validate.simulate import EXAMPLE_DIRECTORY
 from lio_validate.reproduce import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
