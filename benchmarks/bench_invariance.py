@@ -12,6 +12,12 @@ Usage::
     python benchmarks/bench_invariance.py [--nobs 30000] [--repeats 3]
                                           [--skip-lavaan] [--blas-threads N]
 
+By default numpy's BLAS runs on one thread while lio_validate is timed,
+because R's reference BLAS, which lavaan uses here, has one thread too. On
+the shared 2-core machine of the first runs, OpenBLAS on its default 2
+threads made single ladders up to 4 times slower whenever other processes
+were busy (``--blas-threads 0`` keeps the library's own setting).
+
 What each timed call contains:
 
 * lio_validate: ``lio_validate.invariance.invariance(model, data,
@@ -61,7 +67,7 @@ SPEED_TARGET = 10.0
 # Expected agreement of each level's chisq with lavaan's.
 CHISQ_RELATIVE_TOLERANCE = 1e-6
 
-# A guard against a stuck R process, far above the roughly 30 s per ladder
+# A guard against a stuck R process, far above the 47 to 61 s per ladder
 # that lavaan took at N = 30,000 on the 2-core machine of the first runs.
 LAVAAN_TIMEOUT_SECONDS = 3_600
 
@@ -142,25 +148,25 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-lavaan", action="store_true",
                         help="do not run lavaan in R")
     parser.add_argument(
-        "--blas-threads", type=int, default=None,
+        "--blas-threads", type=int, default=1,
         help="limit numpy's and scipy's BLAS to this many threads while "
-        "lio_validate is timed (needs threadpoolctl); default: the BLAS "
-        "library's own setting",
+        "lio_validate is timed (needs threadpoolctl); 0 keeps the BLAS "
+        "library's own setting; default 1, like lavaan on R's reference BLAS",
     )
     arguments = parser.parse_args(argv)
     if arguments.nobs < 1:
         parser.error(f"--nobs must be at least 1, got {arguments.nobs}")
     if arguments.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {arguments.repeats}")
-    if arguments.blas_threads is not None and arguments.blas_threads < 1:
-        parser.error(f"--blas-threads must be at least 1, got {arguments.blas_threads}")
+    if arguments.blas_threads < 0:
+        parser.error(f"--blas-threads must be 0 or more, got {arguments.blas_threads}")
     return arguments
 
 
 @contextlib.contextmanager
-def blas_threads(limit: int | None) -> Iterator[None]:
-    """Limit the BLAS thread pools while the block runs, when a limit is given."""
-    if limit is None:
+def blas_threads(limit: int) -> Iterator[None]:
+    """Limit the BLAS thread pools while the block runs; 0 means no limit."""
+    if limit == 0:
         yield
         return
     try:
@@ -272,7 +278,7 @@ def print_environment(arguments: argparse.Namespace) -> None:
     if hasattr(os, "getloadavg"):
         print("load average at start (1, 5, 15 min): "
               + ", ".join(f"{value:.2f}" for value in os.getloadavg()))
-    threads = "BLAS default" if arguments.blas_threads is None \
+    threads = "BLAS default" if arguments.blas_threads == 0 \
         else f"{arguments.blas_threads}"
     print(f"N = {arguments.nobs}, {arguments.repeats} timed ladders per engine, "
           f"BLAS threads for lio_validate: {threads}")

@@ -38,6 +38,7 @@ import gc
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,8 @@ class EngineRun:
     memory: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
+    # Set when a fit was stopped by the timeout: seconds it had run by then.
+    unfinished_seconds: float = float("nan")
 
     @property
     def median(self) -> float:
@@ -394,15 +397,74 @@ def time_lavaan(
     ]
     if GNU_TIME.exists():
         command = [str(GNU_TIME), "-v", *command]
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        run.skipped = f"lavaan_robust_timing.R timed out after {timeout:g} s"
-        return run
 
+    # A new session puts GNU time and R in one process group, so a timeout
+    # can stop both of them.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        peak_kib = peak_rss_of_process_tree(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, _ = process.communicate()
+        return describe_timeout(run, stdout, timeout, peak_kib)
+
+    completed = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     return parse_lavaan_output(run, completed, estimates_path)
+
+
+def peak_rss_of_process_tree(pid: int) -> float:
+    """Return the max VmHWM, in KiB, of a process and its direct children.
+
+    Under GNU time, R is the child of the started process. Returns NaN
+    where /proc cannot be read.
+    """
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids.extend(int(child) for child in children)
+    except OSError:
+        return float("nan")
+
+    peak = float("nan")
+    for process_id in pids:
+        try:
+            status = Path(f"/proc/{process_id}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = np.fmax(peak, float(line.split()[1]))
+    return float(peak)
+
+
+def describe_timeout(
+    run: EngineRun, stdout: str, timeout: float, peak_kib: float,
+) -> EngineRun:
+    """Record how long the stopped lavaan fit had run and the RSS it reached.
+
+    The R script prints its own elapsed seconds as each fit starts, so the
+    fit in progress had run for the timeout minus that start time. R's
+    start-up before its clock begins (under a second in trials) is
+    included, so the figure is slightly too high.
+    """
+    fit_started = float("nan")
+    for line in stdout.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "LAVAAN_FIT_START":
+            fit_started = float(value.split()[1])
+        elif key == "LAVAAN_TIME":
+            _, elapsed, user, system = value.split()
+            run.seconds.append(float(elapsed))
+            run.cpu_seconds.append(float(user) + float(system))
+
+    run.skipped = f"lavaan_robust_timing.R timed out after {timeout:g} s"
+    run.unfinished_seconds = timeout - fit_started
+    run.memory["stopped_peak_rss_mib"] = peak_kib / 1024
+    return run
 
 
 def parse_lavaan_output(
@@ -480,6 +542,8 @@ def print_timings(lio: EngineRun, lavaan: EngineRun, nobs: int) -> None:
             continue
         print(f"{run.engine:<14}{len(run.seconds):>6}{run.median:>13.3f}"
               f"{run.median_cpu:>12.3f}")
+    if not np.isnan(lavaan.unfinished_seconds):
+        print_unfinished_lavaan(lio, lavaan)
     for run in (lio, lavaan):
         if run.seconds:
             wall = ", ".join(f"{value:.3f}" for value in run.seconds)
@@ -508,6 +572,22 @@ def print_timings(lio: EngineRun, lavaan: EngineRun, nobs: int) -> None:
               f"N = {nobs}")
 
 
+def print_unfinished_lavaan(lio: EngineRun, lavaan: EngineRun) -> None:
+    """Print the lower bound on the ratio that a stopped lavaan fit gives."""
+    ratio = lavaan.unfinished_seconds / lio.median
+    fraction = lio.median / lavaan.unfinished_seconds
+    print(f"  lavaan: the fit in progress was stopped after about "
+          f"{lavaan.unfinished_seconds:.0f} s, so lavaan / lio_validate "
+          f"(wall) is at least {ratio:.1f}")
+    if fraction <= TARGET_TIME_FRACTION:
+        print(f"  speed target, lio_validate at most {TARGET_TIME_FRACTION:.0%} "
+              f"of lavaan's wall time: at most {fraction:.2%}, met")
+    else:
+        print(f"  speed target, lio_validate at most {TARGET_TIME_FRACTION:.0%} "
+              f"of lavaan's wall time: at most {fraction:.2%}, not decided "
+              "because lavaan did not finish")
+
+
 def print_memory(lio: EngineRun, lavaan: EngineRun) -> None:
     """Print the peak memory of both engines and the memory target."""
     print("\nPeak memory")
@@ -529,9 +609,12 @@ def print_memory(lio: EngineRun, lavaan: EngineRun) -> None:
         if key.endswith("_error"):
             print(f"    {key.removesuffix('_error')} probe failed: {message}")
 
+    memory = lavaan.memory
+    if "stopped_peak_rss_mib" in memory:
+        print("  lavaan, VmHWM of the R process just before the timeout stopped "
+              f"it: {memory['stopped_peak_rss_mib']:.1f} MiB")
     if lavaan.skipped:
         return
-    memory = lavaan.memory
     print(f"  lavaan, over its {len(lavaan.seconds)} timed fit(s):")
     if "gc_max_used_mb" in memory:
         print("    R gc() max used since the data were read (R's own heap "

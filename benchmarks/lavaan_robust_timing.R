@@ -77,12 +77,18 @@ reset_ok <- reset_peak_rss()
 rss_before <- read_status_kib("VmRSS")
 
 # system.time() runs the garbage collector before it starts the clock.
+# LAVAAN_FIT_START gives R's elapsed seconds when a fit starts, so that
+# bench_robust.py can tell how long a fit ran if its timeout stops R. The
+# output is flushed because a pipe would otherwise hold it in a buffer.
 for (run in seq_len(repeats)) {
+  cat(sprintf("LAVAAN_FIT_START %d %.3f\n", run, proc.time()[["elapsed"]]))
+  flush(stdout())
   timing <- system.time(result <- fit_and_summarise(data))
   cat(sprintf(
     "LAVAAN_TIME %d %.6f %.6f %.6f\n", run, timing[["elapsed"]],
     timing[["user.self"]], timing[["sys.self"]]
   ))
+  flush(stdout())
 }
 
 # R's "max used" counts only memory from R's own allocator, in Mb as gc()

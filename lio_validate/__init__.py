@@ -18,5 +18,13 @@ from lio_validate.importance import dominance_analysis  # noqa: E402
 from lio_validate.modindices import modindices  # noqa: E402
 from lio_validate.residuals import residuals  # noqa: E402
 from lio_validate.efa import efa, parallel_analysis  # noqa: E402
+from lio_validate.invariance import invariance  # noqa: E402
+from lio_validate.partial_invariance import partial_invariance, score_tests  # noqa: E402
+from lio_validate.effect_sizes import dmacs  # noqa: E402
+from lio_validate.comparisons import (  # noqa: E402
+    compare_groups,
+    compare_latent_means,
+    compare_paths,
+)
 
 __version__ = "0.1.0"

@@ -47,12 +47,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         "difference test, change in CFI, RMSEA and SRMR with Chen's 2007 cut-offs) "
         "and write invariance.csv, dMACS per item, a report and a manifest.",
     )
+
+    # Inputs.
     invariance.add_argument("--data", type=Path, required=True,
                             help="data file (.csv, .parquet, .sav, .dta)")
     invariance.add_argument("--model", type=Path, required=True,
                             help="model file in lavaan syntax (.lav)")
     invariance.add_argument("--group", required=True,
                             help="column whose values define the groups")
+
+    # Estimation and levels.
     invariance.add_argument("--estimator", default="ML",
                             help="ML (default), MLR or MLM; MLR and MLM report scaled "
                             "difference tests (Satorra-Bentler 2001) and robust fit "
@@ -69,6 +73,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     invariance.add_argument("--reference",
                             help="reference group of dMACS (default: the first group "
                             "in the data)")
+
+    # Partial invariance and output.
     invariance.add_argument("--partial", action="store_true",
                             help="release equality constraints of the first level "
                             "that fails, largest score test first (Holm-adjusted), "
@@ -192,10 +198,11 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
+    """Render report.md: the ladder, partial invariance, dMACS, figures, warnings."""
     sizes = ", ".join(f"{name} ({result.group_sizes[name]})"
                       for name in result.group_names)
-    measures = "scaled chi-square and robust CFI, TLI and RMSEA" \
-        if result.estimator != "ML" else "chi-square, CFI, TLI and RMSEA"
+    measures = ", ".join(f"`{name}`" for name in
+                         dict.fromkeys(result.measure_names.values()))
     rows = []
     for row in result.table.itertuples(index=False):
         rows.append([
@@ -206,17 +213,19 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
             _pvalue(row.delta_pvalue), _number(row.delta_cfi),
             _number(row.delta_rmsea), str(row.decision),
         ])
+
     sections = [
         "# Measurement invariance",
         (f"Data `{args.data}`, model `{args.model}`, groups of `{args.group}`: "
-         f"{sizes}. Estimator {result.estimator}; each level shows the "
-         f"{measures}, and the comparison with the level before it uses the "
-         f"{result.difference_test} chi-square difference test."),
+         f"{sizes}. Estimator {result.estimator}; each level shows the fit "
+         f"measures {measures}, and the comparison with the level before it uses "
+         f"the {result.difference_test} chi-square difference test."),
         "## Ladder",
         _markdown_table(["level", "chisq", "df", "CFI", "TLI", "RMSEA", "SRMR",
                          "d chisq", "d df", "p", "d CFI", "d RMSEA", "decision"], rows),
         _ladder_reading(result),
     ]
+
     if partial is not None:
         sections += ["## Partial invariance", _partial_section(partial)]
     sections += ["## Size of non-invariance (dMACS)", _dmacs_section(effect, partial)]
@@ -225,6 +234,7 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
                                       for name in figure_names]
     if run_warnings:
         sections += ["## Warnings", "\n".join(f"- {text}" for text in run_warnings)]
+
     references = (
         "- Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of "
         "measurement invariance. Structural Equation Modeling, 14(3), 464-504.\n"

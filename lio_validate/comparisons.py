@@ -15,8 +15,8 @@ factors in the same way in every group: loadings and intercepts held equal
 (scalar invariance), or at least two items per factor with both equal
 (partial scalar invariance). :func:`compare_latent_means` reads that from
 the fit's parameter table and raises a LioInputError otherwise. Comparing
-paths between factors needs equal loadings (metric invariance); without
-them a warning says so.
+paths between factors needs equal loadings (metric invariance), so without
+them a LioWarning is issued.
 
 References
 ----------

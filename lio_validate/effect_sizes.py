@@ -224,6 +224,12 @@ def measurement_parameters(
         If the fit has no mean structure, or an indicator is also regressed
         on an observed variable (its expected score would depend on it).
     """
+    if (fit.parameter_table["op"] == "|").any():
+        raise LioInputError(
+            "dMACS for ordinal items needs expected item scores through the "
+            "thresholds, which this version does not compute; fit the items as "
+            "continuous (estimator='ML' or 'MLR') for dMACS"
+        )
     if not fit.options.get("meanstructure", False):
         raise LioInputError(
             "dMACS needs item intercepts; fit the model with several groups "

@@ -62,6 +62,7 @@ __all__ = [
     "compare_rows",
     "invariance",
     "level_row",
+    "measure_names",
     "resolve_levels",
     "scaled_difference_test",
 ]
@@ -93,13 +94,26 @@ _ESTIMATORS = ("ML", "MLR", "MLM")
 
 # Fit measures shown per level: the robust estimators report the scaled
 # chi-square and the robust CFI, TLI and RMSEA of Brosseau-Liard and
-# Savalei (2014), which lavaan's fitMeasures() names *.robust.
+# Savalei (2014), which lavaan's fitMeasures() names *.robust. Where a fit
+# has no robust indices (MLR with missing="fiml" in this version), the
+# scaled ones are shown instead.
 _MEASURES = {
     "ML": {"chisq": "chisq", "pvalue": "pvalue", "cfi": "cfi", "tli": "tli",
            "rmsea": "rmsea"},
     "robust": {"chisq": "chisq_scaled", "pvalue": "pvalue_scaled",
                "cfi": "cfi_robust", "tli": "tli_robust", "rmsea": "rmsea_robust"},
+    "scaled": {"chisq": "chisq_scaled", "pvalue": "pvalue_scaled",
+               "cfi": "cfi_scaled", "tli": "tli_scaled", "rmsea": "rmsea_scaled"},
 }
+
+
+def measure_names(fit, estimator: str) -> dict[str, str]:
+    """Map the table's columns to the fit measures shown for ``estimator``."""
+    if estimator == "ML":
+        return dict(_MEASURES["ML"])
+    if "cfi_robust" in fit.fit_measures:
+        return dict(_MEASURES["robust"])
+    return dict(_MEASURES["scaled"])
 
 
 @dataclass(frozen=True)
@@ -228,6 +242,9 @@ class InvarianceResult:
     dmacs : DMACSResult or None
         dMACS of every item against the reference group, from the
         configural model anchored on each factor's marker item.
+    measure_names : Mapping[str, str]
+        The fit measure behind each of the columns ``chisq, pvalue, cfi,
+        tli, rmsea`` (for example ``cfi_robust`` for MLR).
     messages : tuple of str
         Warnings issued while fitting, once each.
     """
@@ -241,10 +258,11 @@ class InvarianceResult:
     group_names: tuple[str, ...]
     group_sizes: Mapping[str, int]
     dmacs: DMACSResult | None = None
+    measure_names: Mapping[str, str] = field(default_factory=dict)
     messages: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        for name in ("fits", "group_equal", "group_sizes"):
+        for name in ("fits", "group_equal", "group_sizes", "measure_names"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     @property
@@ -294,11 +312,13 @@ class InvarianceResult:
         """Return the ladder as readable text."""
         names = ", ".join(f"{name} ({self.group_sizes[name]})"
                           for name in self.group_names)
+        measures = ", ".join(dict.fromkeys(self.measure_names.values()))
         lines = [
             f"Measurement invariance across {len(self.group_names)} groups: {names}",
             (f"Estimator {self.estimator}; difference test: {self.difference_test}; "
              f"decision rule: {self.rule.criteria(('loadings',))} "
              f"({self.rule.max_srmr_rise:.3f} for dSRMR after metric)"),
+            f"Columns chisq, p, cfi, tli, rmsea show: {measures}",
             "",
             (f"  {'level':<12s}{'chisq':>11s}{'df':>6s}{'cfi':>8s}{'rmsea':>8s}"
              f"{'srmr':>8s}{'d_chisq':>10s}{'d_df':>6s}{'p':>9s}{'d_cfi':>8s}"
@@ -495,9 +515,10 @@ def level_row(level: str, fit, group_equal: Sequence[str], estimator: str) -> di
     """Collect the fit measures of one level for the ladder table.
 
     For MLR and MLM the chi-square is the scaled statistic and CFI, TLI and
-    RMSEA are the robust indices; ``chisq_standard`` is always unscaled.
+    RMSEA are the robust indices (:func:`measure_names`); ``chisq_standard``
+    is always unscaled.
     """
-    names = _MEASURES["ML" if estimator == "ML" else "robust"]
+    names = measure_names(fit, estimator)
     measures = fit.fit_measures
     return {
         "level": level,
@@ -725,15 +746,16 @@ def invariance(
         group_names=tuple(fits[resolved[0][0]].group_names),
         group_sizes=sizes,
         dmacs=effect,
+        measure_names=measure_names(fits[resolved[0][0]], estimator),
         messages=tuple(messages),
     )
 
 
 def _reject_ordinal(levels) -> None:
-    # NOTE: the ordinal ladder plugs in here once lio_validate.wls.fit_dwls
-    # accepts group_equal and frees the scale factors and latent means of
-    # groups 2..G with equal thresholds (Wu & Estabrook 2016); the levels
-    # are ORDINAL_LEVELS.
+    # NOTE: the ordinal ladder (ORDINAL_LEVELS) plugs in here once
+    # lio_validate.wls.fit_dwls accepts group_equal. With equal thresholds it
+    # must also free the scale factors and latent means of groups 2..G
+    # (Wu & Estabrook 2016).
     raise LioInputError(
         "invariance with ordered= (thresholds first, Wu & Estabrook 2016) needs "
         "WLSMV with equality constraints across groups, which this version does "

@@ -1,9 +1,10 @@
 """Partial invariance: score tests for equality constraints and a release search.
 
 :func:`score_tests` computes lavaan's ``lavTestScore``. Each equality
-constraint across groups holds a parameter of group g equal to that of the
-first group, and the score (Lagrange multiplier) test asks what releasing it
-would gain. Per parameter, a joint test releases it in every group (df G - 1).
+constraint across groups makes a parameter of group g equal to that of the
+first group, and the score (Lagrange multiplier) test measures how much
+releasing it would improve the fit. Per parameter, a joint test releases
+it in every group (df G - 1).
 
 The statistic needs the gradient and the information in the parameter space
 where the constrained pair is separated. That space is built from the fit's
@@ -149,6 +150,11 @@ class _ReleaseSpace:
 
 def _release_space(fit, data) -> _ReleaseSpace:
     options = fit.options
+    if fit.estimator not in ("ML", "MLR", "MLM"):
+        raise LioInputError(
+            f"score tests are available for ML, MLR and MLM fits, not "
+            f"{fit.estimator!r}; refit the items as continuous to test constraints"
+        )
     if options.get("missing") == "fiml" or options.get("weights") \
             or options.get("cluster"):
         raise LioInputError(
@@ -510,10 +516,10 @@ def partial_invariance(
     score test of releasing every constrained parameter of the kinds that
     ``level`` adds (in all groups together, df G - 1) and adjusts the
     p-values for multiplicity. It then releases the parameter with the
-    largest significant statistic and refits. The search stops when the
-    decision rule accepts the model against the previous level (with
-    ``stop_at_rule``), when no test is significant, when ``max_released``
-    parameters are released, or when every remaining candidate would leave a
+    largest significant statistic and refits. The search stops at the first
+    of these: the decision rule accepts the model against the previous level
+    (with ``stop_at_rule``), no test is significant, ``max_released``
+    parameters are released, or every remaining candidate would leave a
     factor with fewer than ``min_anchor_items`` invariant items.
 
     Parameters

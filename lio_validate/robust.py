@@ -61,7 +61,7 @@ class ScaledTest:
 
 def casewise_scores(
     model: RamModel, x: np.ndarray, group: int, data: np.ndarray,
-    centre: np.ndarray | None = None,
+    centre: np.ndarray | None = None, at_sample_mean: bool = False,
 ) -> np.ndarray:
     """Scores d l_i / d x of the cases in ``data`` (rows) of one group.
 
@@ -80,7 +80,7 @@ def casewise_scores(
     free = model.free_rows_of_group(group)
     U, V, dmu = U[free], V[free], dmu[free]
     constant = np.sum((U @ inverse) * V, axis=1)
-    mean = moments.mu if model.table.meanstructure else centre
+    mean = moments.mu if model.table.meanstructure and not at_sample_mean else centre
     residual = (data - mean) @ inverse
     rows = (residual @ U.T) * (residual @ V.T)
     rows -= constant
@@ -102,12 +102,18 @@ def score_crossproduct(
     model: RamModel, x: np.ndarray, data: list[np.ndarray],
     weights: list[np.ndarray] | None = None,
     clusters: list[np.ndarray] | None = None,
+    centred: bool = False,
 ) -> np.ndarray:
     """B = (1/N) sum of outer products of (weighted) scores over all cases.
 
     With sampling weights each case's score is multiplied by its weight;
     with clusters the scores are first summed within each cluster, so that
     B estimates the variance of the score total under cluster sampling.
+    ``centred=True`` gives the form of B that the Satorra-Bentler statistics
+    use, Delta' W Gamma W Delta with Gamma centred at each group's sample
+    moments: the cases are taken at the group's sample mean and each group's
+    scores are centred at their own mean. Under equality constraints across
+    groups the per-group score means are not zero, so the two forms differ.
     """
     npar = model.npar
     total = np.zeros((npar, npar))
@@ -119,9 +125,20 @@ def score_crossproduct(
         if codes is not None:
             nclusters = int(codes.max()) + 1
             summed = np.zeros((nclusters, npar))
+        score_mean = None
+        if centred:
+            score_mean = np.zeros(npar)
+            for start in range(0, len(values), _CHUNK_ROWS):
+                chunk = values[start:start + _CHUNK_ROWS]
+                score_mean += casewise_scores(model, x, group, chunk, centre,
+                                              at_sample_mean=True).sum(axis=0)
+            score_mean /= len(values)
         for start in range(0, len(values), _CHUNK_ROWS):
             chunk = values[start:start + _CHUNK_ROWS]
-            scores = casewise_scores(model, x, group, chunk, centre)
+            scores = casewise_scores(model, x, group, chunk, centre,
+                                     at_sample_mean=centred)
+            if score_mean is not None:
+                scores -= score_mean
             if w is not None:
                 scores *= w[start:start + _CHUNK_ROWS, None]
             if codes is None:

@@ -93,7 +93,8 @@ def robust_inference(
     """
     meanstructure = model.table.meanstructure
     bread = np.linalg.inv(information)
-    meat = robust.score_crossproduct(model, x, data, weights, clusters)
+    meat = robust.score_crossproduct(model, x, data, weights, clusters,
+                                     centred=estimator == "MLM")
     vcov = bread @ meat @ bread / stats.nobs
     if test_information is None:
         model_trace = float(np.trace(bread @ meat))

@@ -81,10 +81,11 @@ def compute_sample_statistics(
         values = frame.loc[:, list(variables)].to_numpy(dtype=float)
         nobs = values.shape[0]
         where = f" in group {name!r}" if name else ""
-        if nobs < 2:
+        if nobs <= len(variables):
             raise DataError(
-                f"only {nobs} complete row(s){where}; the model needs data on "
-                f"{len(variables)} variables"
+                f"only {nobs} complete row(s){where} for {len(variables)} observed "
+                f"variables; ML needs at least {len(variables) + 1} rows in every "
+                "group: merge the group with another or drop its rows"
             )
         mean, cov = _moments(values, wishart,
                              None if weights is None else weights[index])

@@ -17,6 +17,7 @@ from conftest import bfi_recoded
 from matplotlib.figure import Figure
 from reference_loader import load_reference
 from statsmodels.stats.multitest import multipletests
+from threadpoolctl import threadpool_limits
 
 import lio_validate as lv
 from lio_validate.comparisons import (
@@ -27,10 +28,22 @@ from lio_validate.comparisons import (
 from lio_validate.exceptions import LioInputError, LioWarning
 
 RTOL = 1e-4
-# Statistics near 0 (differences near 0) are compared with an absolute
-# tolerance: the estimates differ from lavaan's by about 1e-6 (the optimisers'
-# stopping rules), which moves a statistic of 0.05 by about 2e-5.
+# Statistics near 0 get an absolute tolerance, because the estimates differ
+# from lavaan's by about 1e-6 (the optimisers' stopping rules), which moves a
+# statistic of 0.05 by about 2e-5.
 ATOL = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_blas_thread():
+    """Run numpy's BLAS on one thread while this module's tests run.
+
+    The matrices here are small (at most a few hundred rows), and on a busy
+    2-core machine OpenBLAS's default of 2 threads made these tests about
+    three times slower. The numbers do not depend on the thread count.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,11 @@ def printed_text(notebook) -> str:
 
 
 @pytest.fixture(scope="module")
-def executed():
+def executed(monkeypatch_module):
+    # The kernel inherits this: one BLAS thread, because OpenBLAS's default
+    # of 2 threads made the notebook about three times slower on a busy
+    # 2-core machine. The numbers do not depend on the thread count.
+    monkeypatch_module.setenv("OPENBLAS_NUM_THREADS", "1")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
@@ -42,6 +46,12 @@ def executed():
     )
     client.execute()
     return notebook
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
 
 
 def test_notebook_stored_without_outputs():
