@@ -542,8 +542,6 @@ def print_timings(lio: EngineRun, lavaan: EngineRun, nobs: int) -> None:
             continue
         print(f"{run.engine:<14}{len(run.seconds):>6}{run.median:>13.3f}"
               f"{run.median_cpu:>12.3f}")
-    if not np.isnan(lavaan.unfinished_seconds):
-        print_unfinished_lavaan(lio, lavaan)
     for run in (lio, lavaan):
         if run.seconds:
             wall = ", ".join(f"{value:.3f}" for value in run.seconds)
@@ -557,6 +555,8 @@ def print_timings(lio: EngineRun, lavaan: EngineRun, nobs: int) -> None:
         for note in run.notes:
             print(f"  {run.engine}: {note}")
 
+    if not np.isnan(lavaan.unfinished_seconds):
+        print_unfinished_lavaan(lio, lavaan)
     if lavaan.skipped:
         return
     wall_ratio = lavaan.median / lio.median
@@ -636,7 +636,8 @@ def print_agreement(lio: EngineRun, lavaan: EngineRun) -> None:
     if lavaan.skipped:
         for name in COMPARED_MEASURES:
             print(f"  {name:<22}{lio.measures[name]:>18.6f}")
-        print("  lavaan not run, so nothing to compare against")
+        print(f"  no lavaan results ({lavaan.skipped}), so nothing to compare "
+              "against")
         return
 
     print(f"  {'measure':<22}{'lio_validate':>18}{'lavaan':>18}{'rel. diff':>12}")

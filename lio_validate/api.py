@@ -17,6 +17,7 @@ import pandas as pd
 from lio_validate import ml
 from lio_validate.data_prep import prepare_data
 from lio_validate.exceptions import (
+    LioWarning,
     ConvergenceWarning,
     HeywoodWarning,
     IdentificationError,
@@ -359,8 +360,13 @@ def _fit_measures(ram, stats, x, fmin_value, robust, fiml_objective) -> dict:
         if fiml_objective is not None:
             # NOTE: lavaan's robust CFI/TLI/RMSEA with missing data use the
             # FIML-corrected statistic of Zhang & Savalei (2022), which is not
-            # implemented; the scaled measures are reported.
-            extra = {k: v for k, v in extra.items() if "robust" not in k}
+            # implemented; they are reported as missing (NaN), with a warning.
+            extra = {k: (np.nan if "robust" in k else v) for k, v in extra.items()}
+            warnings.warn(
+                "the robust CFI, TLI and RMSEA of an MLR fit with missing='fiml' "
+                "(Zhang & Savalei, 2022) are not computed in this version and are "
+                "reported as NaN; the scaled measures (cfi_scaled, rmsea_scaled) are "
+                "available", LioWarning, stacklevel=4)
         measures.update(extra)
     return {name: _plain(value) for name, value in measures.items()}
 

@@ -106,17 +106,32 @@ def fitted_engine(fit, data=None) -> FittedEngine:
     DataError
         If ``data`` do not give the sample covariances stored in the fit.
     """
-    if fit.estimator != "ML":
-        raise LioInputError(
-            f"post-estimation functions support estimator='ML' fits only, not "
-            f"{fit.estimator!r}"
-        )
     options = fit.options
+    # MLR and MLM estimates equal ML's on complete, unweighted data; only the
+    # covariance of the estimates differs, and fit.vcov already holds the
+    # robust one, as lavaan uses it for defined parameters.
+    if fit.estimator not in ("ML", "MLR", "MLM"):
+        raise LioInputError(
+            f"this analysis needs a maximum-likelihood fit (estimator 'ML', 'MLR' or "
+            f"'MLM'), not {fit.estimator!r}; refit with one of them, or define the "
+            "effect with ':=' in the model to get its delta-method SE"
+        )
+    unsupported = [name for name in ("weights", "cluster") if options.get(name)]
+    if options.get("missing") == "fiml":
+        unsupported.append("missing='fiml'")
+    if unsupported:
+        raise LioInputError(
+            f"this analysis does not yet handle fits with {', '.join(unsupported)}; "
+            "refit without them, or define the effect with ':=' in the model (its "
+            "delta-method SE then uses the fit's robust covariance)"
+        )
     parsed = parse_model(fit.model_text)
     table = build_parameter_table(
         parsed, ngroups=fit.ngroups, std_lv=bool(options["std_lv"]),
         meanstructure=bool(options["meanstructure"]),
         fixed_x=bool(options["fixed_x"]),
+        group_equal=options.get("group_equal") or (),
+        group_partial=options.get("group_partial") or (),
     )
     _check_same_table(table.frame, fit.parameter_table)
     wishart = options.get("likelihood") == "wishart"

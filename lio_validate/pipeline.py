@@ -243,6 +243,11 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
             boot = bootstrap(fit, frame, nboot=spec.bootstrap, seed=seed,
                              cluster=cluster, n_jobs=spec.jobs,
                              scheduler=spec.scheduler)
+            boot_tables = []
+            for method in ("percentile", "bca"):
+                table = boot.parameter_table(method=method)
+                table.insert(0, "method", method)
+                boot_tables.append(table)
 
         # Reliability of each scale.
         scales = spec.scales or dict(survey.scales) \
@@ -252,7 +257,9 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
 
         # Figures.
         estimates = fit.estimates
-        drawn = {"standardized_loadings": figures.plot_loadings(estimates)}
+        drawn = {}
+        if (estimates["op"] == "=~").any():
+            drawn["standardized_loadings"] = figures.plot_loadings(estimates)
         if (estimates["op"] == "~").any() and fit.ngroups == 1:
             drawn = {"path_diagram": figures.plot_path_diagram(
                 estimates, levels=spec.levels), **drawn}
@@ -284,13 +291,8 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
             fit.r_squared.rename("r_squared").reset_index()),
     }
     if boot is not None:
-        tables = []
-        for method in ("percentile", "bca"):
-            table = boot.parameter_table(method=method)
-            table.insert(0, "method", method)
-            tables.append(table)
         files["bootstrap.csv"] = output.estimates_to_csv(
-            pd.concat(tables, ignore_index=True))
+            pd.concat(boot_tables, ignore_index=True))
     files["report.md"] = report.render_report_markdown(
         fit=fit, reliability=reliability_result, figures=list(drawn),
         data_path=str(spec.data_path), warnings=run_warnings,
@@ -304,10 +306,11 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         + ([Path(codebook_path)] if codebook_path else [])
     record = manifest.build_manifest(
         command="run-sem", argv=argv,
+        # weights and cluster are the columns used, from the command line or
+        # the codebook; the estimator is ML with robust inference when set.
         options={"estimator": fit.estimator, "group": spec.group,
-                 "ordered": spec.ordered,
-                 "missing": spec.missing, "weights": spec.weights,
-                 "cluster": cluster, "weights_used": weights,
+                 "ordered": spec.ordered, "missing": spec.missing,
+                 "weights": weights, "cluster": cluster,
                  "codebook": None if codebook_path is None else str(codebook_path),
                  "group_equal": list(spec.group_equal),
                  "bootstrap": spec.bootstrap,

@@ -699,6 +699,17 @@ def render_report_markdown(
     nobs = _from_fit(fit, "nobs", nobs)
     rows_dropped = _from_fit(fit, "nobs_dropped", rows_dropped)
     estimator = _from_fit(fit, "estimator", estimator)
+    options = getattr(fit, "options", None) or {}
+    design = [f"sampling weights {options['weights']!r}" if options.get("weights")
+              else "", f"clusters {options['cluster']!r}" if options.get("cluster")
+              else "", "FIML for missing values" if options.get("missing") == "fiml"
+              else ""]
+    design = [part for part in design if part]
+    if estimator and design:
+        # Weights and clusters change the standard errors and the test, so the
+        # reader sees them next to the estimator's name.
+        estimator = (f"{estimator} with {', '.join(design)} (robust standard errors "
+                     "and scaled test)")
     model_text = _from_fit(fit, "model_text", model_text)
     if reliability is not None and not isinstance(reliability, pd.DataFrame):
         reliability = reliability.table
