@@ -111,7 +111,7 @@ def measure_names(fit, estimator: str) -> dict[str, str]:
     """Map the table's columns to the fit measures shown for ``estimator``."""
     if estimator == "ML":
         return dict(_MEASURES["ML"])
-    if "cfi_robust" in fit.fit_measures:
+    if np.isfinite(fit.fit_measures.get("cfi_robust", np.nan)):
         return dict(_MEASURES["robust"])
     return dict(_MEASURES["scaled"])
 
@@ -596,6 +596,26 @@ def compare_rows(previous: dict | None, row: dict, added: Sequence[str], *,
     }
 
 
+def _mark_levels_after_rejection(table: pd.DataFrame) -> pd.DataFrame:
+    """Flag the levels above the first rejected one.
+
+    Each level is compared with the one below it, so a level above a
+    rejected level is tested against a model the rule did not support; its
+    decision says so instead of reading as plain support.
+    """
+    table = table.copy()
+    rejected = None
+    for index in range(1, len(table)):
+        decision = str(table["decision"].iat[index])
+        if rejected is not None:
+            table.iat[index, table.columns.get_loc("decision")] = (
+                f"not reached ({rejected} not supported); against {rejected}: "
+                f"{decision}")
+        elif not decision.startswith("supported"):
+            rejected = str(table["level"].iat[index])
+    return table
+
+
 def _ladder_table(fits: dict, kinds: dict, estimator: str, rule: DecisionRule,
                   messages: list[str]) -> pd.DataFrame:
     rows = []
@@ -728,7 +748,8 @@ def invariance(
     _reissue(caught, messages)
 
     problems: list[str] = []
-    table = _ladder_table(fits, kinds, estimator, rule, problems)
+    table = _mark_levels_after_rejection(
+        _ladder_table(fits, kinds, estimator, rule, problems))
     for text in problems:
         warnings.warn(text, LioWarning, stacklevel=2)
     messages.extend(problems)
