@@ -516,8 +516,12 @@ def _assemble(ram, stats, optimum, vcov, model_text, prepared, messages, robust,
         implied_cov, sample_cov = implied[0], sample[0]
 
     free = frame["free"].to_numpy()
-    first_rows = [int(np.flatnonzero(free == k + 1)[0]) for k in range(ram.npar)]
-    free_names = [parameter_name(frame, row) for row in first_rows]
+    _, first_rows = np.unique(free, return_index=True)
+    first_rows = [int(row) for row, number in zip(first_rows, np.unique(free))
+                  if number > 0]
+    lhs, op, rhs = frame["lhs"].tolist(), frame["op"].tolist(), frame["rhs"].tolist()
+    free_names = [f"{lhs[row]} ~1" if op[row] == "~1" else
+                  f"{lhs[row]} {op[row]} {rhs[row]}" for row in first_rows]
     if table.ngroups > 1:
         groups = frame["group"].to_numpy()
         free_names = [f"{name} [{group_names[groups[row]]}]"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from lio_validate.exceptions import DataError, NonPositiveDefiniteWarning
 
@@ -58,8 +59,10 @@ def _moments(values: np.ndarray, wishart: bool,
     nobs = values.shape[0]
     mean = values.mean(axis=0)
     centred = values - mean
-    cov = centred.T @ centred / (nobs - 1 if wishart else nobs)
-    return mean, (cov + cov.T) / 2
+    # A symmetric rank-k update computes one triangle of C'C: half the work.
+    upper = linalg.blas.dsyrk(1.0, np.asfortranarray(centred), trans=1)
+    cov = np.triu(upper) + np.triu(upper, 1).T
+    return mean, cov / (nobs - 1 if wishart else nobs)
 
 
 def compute_sample_statistics(
