@@ -447,9 +447,9 @@ def describe_timeout(
     """Record how long the stopped lavaan fit had run and the RSS it reached.
 
     The R script prints its own elapsed seconds as each fit starts, so the
-    fit in progress had run for the timeout minus that start time. R's
-    start-up before its clock begins (under a second in trials) is
-    included, so the figure is slightly too high.
+    fit in progress had run for the timeout minus that start time. The few
+    moments before R's clock begins count as fit time, so the figure is
+    slightly too high.
     """
     fit_started = float("nan")
     for line in stdout.splitlines():
