@@ -111,10 +111,13 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             f"ordered items need estimator 'WLSMV', 'DWLS', 'ULSMV' or 'ULS', not "
             f"{estimator!r}; leave estimator unset to use WLSMV"
         )
-    if ordered and (fiml or weights or cluster or group_equal):
+    if ordered and fiml:
+        # lavaan 0.6 has no full-information estimator for ordinal items under
+        # WLSMV either; its categorical estimators use complete cases.
         raise LioInputError(
-            "ordered items work with listwise deletion, no weights, no clusters and "
-            "no group_equal in this version; drop those options"
+            "missing='fiml' is for continuous items; ordinal items are fitted to "
+            "the complete cases (missing='listwise'). Treat the items as continuous "
+            "(estimator='MLR', missing='fiml') to use every row"
         )
     return estimator, information, fiml
 
@@ -216,7 +219,9 @@ def sem(
         _check_options(estimator, information, missing, likelihood, ordered, weights,
                        cluster, group_equal)
         return _fit_ordinal(model, data, ordered, estimator=str(estimator).upper(),
-                            group=group, std_lv=std_lv)
+                            group=group, std_lv=std_lv, weights=weights,
+                            cluster=cluster, group_equal=group_equal or (),
+                            group_partial=group_partial or ())
     estimator, information, fiml = _check_options(
         estimator, information, missing, likelihood, ordered, weights, cluster,
         group_equal,
@@ -378,13 +383,16 @@ def _plain(value):
     return float(value)
 
 
-def _fit_ordinal(model, data, ordered, *, estimator, group, std_lv) -> SEMResult:
+def _fit_ordinal(model, data, ordered, *, estimator, group, std_lv, weights=None,
+                 cluster=None, group_equal=(), group_partial=()) -> SEMResult:
     """Fit ordinal items by DWLS/ULS and wrap the result as an SEMResult."""
     from lio_validate import __version__
     from lio_validate.wls import fit_dwls, standardized_solution
 
     fit = fit_dwls(model, getattr(data, "frame", data), ordered, estimator=estimator,
-                   group=group, std_lv=std_lv)
+                   group=group, std_lv=std_lv, sampling_weights=weights,
+                   cluster=cluster, group_equal=group_equal,
+                   group_partial=group_partial)
     names = list(fit.sample_statistics.variables)
     implied = [pd.DataFrame(fit.implied_cov(g), index=names, columns=names)
                for g in range(len(fit.group_names))]

@@ -42,7 +42,12 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas
 
-from lio_validate.exceptions import ConvergenceWarning, DataError, DataWarning
+from lio_validate.exceptions import (
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    LioInputError,
+)
 from lio_validate.ordinal_data import Message, OrdinalLevels
 
 __all__ = [
@@ -251,7 +256,8 @@ def pair_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ordinal_sample_statistics(
-    codes: np.ndarray, levels: OrdinalLevels, *, group: str = ""
+    codes: np.ndarray, levels: OrdinalLevels, *, group: str = "",
+    weights: np.ndarray | None = None, cluster: np.ndarray | None = None,
 ) -> OrdinalSampleStatistics:
     """Compute thresholds, polychoric correlations and Gamma of one group.
 
@@ -282,6 +288,11 @@ def ordinal_sample_statistics(
     Psychometrika, 49(1), 115-132. lavaan 0.6.14 implements the same steps in
     ``R/lav_samplestats_step1.R``, ``R/lav_bvord.R`` and ``R/lav_muthen1984.R``.
     """
+    if weights is not None or cluster is not None:
+        raise LioInputError(
+            "sampling weights and clusters are not yet supported for ordinal items; "
+            "drop weights= and cluster= or treat the items as continuous"
+        )
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != len(levels.items):
         raise ValueError(

@@ -173,6 +173,11 @@ def fit_dwls(
     group: str | None = None,
     std_lv: bool = False,
     max_categories: int = MAX_CATEGORIES,
+    sampling_weights: str | None = None,
+    cluster: str | None = None,
+    group_equal: Sequence[str] = (),
+    group_partial: Sequence[str] = (),
+    identification: Literal["lavaan", "wu_estabrook"] = "lavaan",
 ) -> DWLSFit:
     """Fit a model to ordinal items by DWLS or ULS in the delta parameterization.
 
@@ -227,16 +232,20 @@ def fit_dwls(
 
     # Code the categories of the items, keep complete rows, build the table.
     levels, prepared = _prepare_items(structural, data, items, group, max_categories,
-                                      messages)
+                                      messages, sampling_weights, cluster)
     group_names = tuple(name for name, _ in prepared.frames)
     table = build_ordinal_table(structural, threshold_terms, levels,
                                 ngroups=len(group_names), std_lv=std_lv)
 
     # Stage 1: thresholds, polychoric correlations and Gamma per group.
     sample = []
-    for name, group_frame in prepared.frames:
+    for g, (name, group_frame) in enumerate(prepared.frames):
         codes = group_frame[list(items)].to_numpy().astype(int)
-        statistics = ordinal_sample_statistics(codes, levels, group=name)
+        statistics = ordinal_sample_statistics(
+            codes, levels, group=name,
+            weights=None if prepared.weights is None else prepared.weights[g],
+            cluster=None if prepared.clusters is None else prepared.clusters[g],
+        )
         for category, text in statistics.messages:
             _emit(messages, text, category)
         sample.append(statistics)
@@ -334,7 +343,7 @@ def _check_options(estimator, max_categories) -> tuple[str, bool]:
 
 
 def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
-                   messages: list[str]):
+                   messages: list[str], sampling_weights=None, cluster=None):
     """Return the categories of the items and the complete rows per group."""
     frame = data.frame if hasattr(data, "frame") else data
     if not isinstance(frame, pd.DataFrame):
@@ -348,7 +357,8 @@ def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
         frame, items, max_categories=max_categories)
     for category, text in encoding_messages:
         _emit(messages, text, category, stacklevel=4)
-    prepared, data_messages = prepare_data(parsed, coded, group=group)
+    prepared, data_messages = prepare_data(parsed, coded, group=group,
+                                           weights=sampling_weights, cluster=cluster)
     for text in data_messages:
         _emit(messages, text, ListwiseDeletionWarning, stacklevel=4)
     return levels, prepared
