@@ -57,13 +57,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="column whose values define the groups")
 
     # Estimation and levels.
-    invariance.add_argument("--estimator", default="ML",
+    invariance.add_argument("--estimator",
                             help="ML (default), MLR or MLM; MLR and MLM report scaled "
                             "difference tests (Satorra-Bentler 2001) and robust fit "
-                            "indices")
+                            "indices. With --ordered: WLSMV (default), ULSMV, DWLS "
+                            "or ULS")
     invariance.add_argument("--ordered",
-                            help="'all' or comma-separated ordinal items (not "
-                            "available in this version)")
+                            help="'all' or comma-separated ordinal items; the ladder "
+                            "is then configural, thresholds, metric, scalar with the "
+                            "identification of Wu & Estabrook (2016)")
     invariance.add_argument("--missing", choices=("listwise", "fiml"),
                             default="listwise", help="missing-data treatment "
                             "(default listwise)")
@@ -118,6 +120,12 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
             [name.strip() for name in args.ordered.split(",") if name.strip()]
     levels = [part.strip() for part in args.levels.split(",") if part.strip()] \
         if args.levels else None
+    if ordered and args.partial:
+        raise LioInputError(
+            "--partial uses score tests, which this version computes for continuous "
+            "items only; run the ordinal ladder without --partial, or free single "
+            "thresholds or loadings by hand with group_partial in Python"
+        )
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
@@ -145,8 +153,9 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
         "invariance.csv": output.estimates_to_csv(
             result.table.loc[:, list(INVARIANCE_COLUMNS)]),
         "invariance_details.csv": output.estimates_to_csv(result.table),
-        "dmacs.csv": output.estimates_to_csv(effect.table),
     }
+    if effect is not None:
+        files["dmacs.csv"] = output.estimates_to_csv(effect.table)
     if partial is not None:
         files["partial_invariance.csv"] = output.estimates_to_csv(partial.steps)
         files["score_tests.csv"] = output.estimates_to_csv(
@@ -228,7 +237,9 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
 
     if partial is not None:
         sections += ["## Partial invariance", _partial_section(partial)]
-    sections += ["## Size of non-invariance (dMACS)", _dmacs_section(effect, partial)]
+    if effect is not None:
+        sections += ["## Size of non-invariance (dMACS)",
+                     _dmacs_section(effect, partial)]
     if figure_names:
         sections += ["## Figures"] + [f"![{name}](figures/{name}.png)"
                                       for name in figure_names]
@@ -243,6 +254,16 @@ def _report(result, partial, effect, args, figure_names, run_warnings) -> str:
         "- Satorra, A., & Bentler, P. M. (2001). A scaled difference chi-square test "
         "statistic for moment structure analysis. Psychometrika, 66(4), 507-514."
     )
+    if result.difference_test == "satorra.2000" or "thresholds" in result.levels:
+        references += (
+            "\n- Satorra, A. (2000). Scaled and adjusted restricted tests in "
+            "multi-sample analysis of moment structures. In R. D. H. Heijmans, D. S. G. "
+            "Pollock, & A. Satorra (Eds.), Innovations in Multivariate Statistical "
+            "Analysis (pp. 233-247). Kluwer.\n"
+            "- Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor "
+            "analysis models of different levels of invariance for ordered "
+            "categorical outcomes. Psychometrika, 81(4), 1014-1045."
+        )
     sections += ["## References", references]
     return "\n\n".join(sections) + "\n"
 

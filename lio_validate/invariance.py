@@ -92,6 +92,9 @@ INVARIANCE_COLUMNS = (
 
 _ESTIMATORS = ("ML", "MLR", "MLM")
 
+# Estimators whose ladder compares the standard chi-squares directly.
+_UNSCALED = ("ML", "DWLS", "ULS")
+
 # Fit measures shown per level: the robust estimators report the scaled
 # chi-square and the robust CFI, TLI and RMSEA of Brosseau-Liard and
 # Savalei (2014), which lavaan's fitMeasures() names *.robust. Where a fit
@@ -511,14 +514,16 @@ def scaled_difference_test(
     return (chisq_more - chisq_less) / scale, float(m), float(scale)
 
 
-def level_row(level: str, fit, group_equal: Sequence[str], estimator: str) -> dict:
+def level_row(level: str, fit, group_equal: Sequence[str], estimator: str,
+              names: Mapping[str, str] | None = None) -> dict:
     """Collect the fit measures of one level for the ladder table.
 
     For MLR and MLM the chi-square is the scaled statistic and CFI, TLI and
     RMSEA are the robust indices (:func:`measure_names`); ``chisq_standard``
-    is always unscaled.
+    is always unscaled. ``names`` overrides the choice of measures, so that
+    every level of a ladder shows the same ones.
     """
-    names = measure_names(fit, estimator)
+    names = measure_names(fit, estimator) if names is None else names
     measures = fit.fit_measures
     return {
         "level": level,
@@ -535,19 +540,23 @@ def level_row(level: str, fit, group_equal: Sequence[str], estimator: str) -> di
         "bic": measures.get("bic", np.nan),
         "chisq_standard": measures["chisq"],
         "scaling_factor": measures.get("chisq_scaling_factor", np.nan)
-        if estimator != "ML" else np.nan,
+        if names["chisq"] != "chisq" else np.nan,
     }
 
 
 def compare_rows(previous: dict | None, row: dict, added: Sequence[str], *,
                  estimator: str, rule: DecisionRule, nobs: int, ngroups: int,
-                 messages: list[str] | None = None) -> dict:
+                 messages: list[str] | None = None, difference=None) -> dict:
     """Compare a level's row (:func:`level_row`) with the less restricted one before it.
 
     Returns the ``delta_*`` entries, ``rmsea_d`` and the ``decision``; for
     the first level (``previous`` None) the decision is "reference level".
     Problems (levels not nested, a negative scaling factor of the scaled
-    difference) are appended to ``messages`` for the caller to issue.
+    difference) are appended to ``messages`` for the caller to issue. A
+    ``difference`` (:class:`lio_validate.wls_difference.DifferenceTest`)
+    replaces the difference test computed from the rows; its scaling factor
+    is reported as 1 / scale, as lavaan reports that of a scaled-and-shifted
+    statistic.
     """
     messages = [] if messages is None else messages
     empty = {name: np.nan for name in (
@@ -563,7 +572,11 @@ def compare_rows(previous: dict | None, row: dict, added: Sequence[str], *,
         messages.append(text)
         return {**empty, "decision": "undetermined (levels not nested)"}
 
-    if estimator == "ML":
+    if difference is not None:
+        statistic = difference.statistic
+        scale = 1.0 / difference.scale if difference.scale > 0 else np.nan
+        rmsea_d = np.nan
+    elif estimator in _UNSCALED:
         statistic = row["chisq_standard"] - previous["chisq_standard"]
         scale = np.nan
         # lavTestLRT's RMSEA column: the RMSEA of the difference test.
@@ -596,7 +609,7 @@ def compare_rows(previous: dict | None, row: dict, added: Sequence[str], *,
     }
 
 
-def _mark_levels_after_rejection(table: pd.DataFrame) -> pd.DataFrame:
+def mark_levels_after_rejection(table: pd.DataFrame) -> pd.DataFrame:
     """Flag the levels above the first rejected one.
 
     Each level is compared with the one below it, so a level above a
@@ -616,12 +629,21 @@ def _mark_levels_after_rejection(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def ladder_measure_names(fits: Mapping[str, object], estimator: str) -> dict[str, str]:
+    """Return the measures shown for every level: robust ones only if all have them."""
+    chosen = [measure_names(fit, estimator) for fit in fits.values()]
+    if any(names != chosen[0] for names in chosen):
+        return dict(_MEASURES["scaled"])
+    return chosen[0]
+
+
 def _ladder_table(fits: dict, kinds: dict, estimator: str, rule: DecisionRule,
                   messages: list[str]) -> pd.DataFrame:
     rows = []
     previous = None
+    names = ladder_measure_names(fits, estimator)
     for level, fit in fits.items():
-        row = level_row(level, fit, kinds[level], estimator)
+        row = level_row(level, fit, kinds[level], estimator, names)
         added = [] if previous is None else \
             [kind for kind in kinds[level] if kind not in kinds[previous["level"]]]
         row.update(compare_rows(previous, row, added, estimator=estimator, rule=rule,
@@ -641,7 +663,8 @@ def invariance(
     data,
     group: str,
     *,
-    estimator: Literal["ML", "MLR", "MLM"] = "ML",
+    estimator: Literal["ML", "MLR", "MLM", "WLSMV", "ULSMV", "DWLS", "ULS"]
+    | None = None,
     levels: Sequence[str | tuple[str, Sequence[str]]] | None = None,
     ordered: Sequence[str] | bool | None = None,
     missing: Literal["listwise", "fiml"] = "listwise",
@@ -664,18 +687,18 @@ def invariance(
     group : str
         Column whose values define the groups (ordered by first appearance,
         as lavaan orders them).
-    estimator : {"ML", "MLR", "MLM"}, default "ML"
-        With "MLR" or "MLM" the table shows the scaled chi-square, the
-        robust CFI, TLI and RMSEA, and the Satorra-Bentler (2001) scaled
-        difference tests.
+    estimator : {"ML", "MLR", "MLM", "WLSMV", "ULSMV", "DWLS", "ULS"}, optional
+        Default "ML", or "WLSMV" with ``ordered``. With "MLR" or "MLM" the
+        table shows the scaled chi-square, the robust CFI, TLI and RMSEA, and
+        the Satorra-Bentler (2001) scaled difference tests. The last four
+        are for ordinal items (:func:`lio_validate.invariance_ordinal.ordinal_invariance`).
     levels : sequence, optional
         Level names from :data:`LEVEL_KINDS`, or ``(name, kinds)`` pairs,
         each adding constraints to the levels before it. Default
         :data:`CONTINUOUS_LEVELS` (configural, metric, scalar, strict).
     ordered : sequence of str or True, optional
-        Ordinal items. The ordinal ladder (:data:`ORDINAL_LEVELS`) needs
-        WLSMV with equality constraints across groups, which this version
-        does not offer: passing ``ordered`` raises LioInputError.
+        Ordinal items: the ladder becomes :data:`ORDINAL_LEVELS`, thresholds
+        first, with the identification of Wu and Estabrook (2016).
     missing : {"listwise", "fiml"}, default "listwise"
     std_lv : bool, default False
         Identify factors by unit variances instead of marker loadings.
@@ -699,7 +722,7 @@ def invariance(
     Raises
     ------
     LioInputError
-        For invalid options, levels that are not known, or ``ordered``.
+        For invalid options or levels that are not known.
     DataError
         For a group that cannot be estimated (too small, an item constant
         in it), naming the group.
@@ -719,9 +742,19 @@ def invariance(
     Estabrook, R. (2016); see the module documentation. Nye, C. D., &
     Drasgow, F. (2011) for dMACS.
     """
-    estimator = str(estimator).upper()
     if ordered:
-        _reject_ordinal(levels)
+        from lio_validate.invariance_ordinal import ordinal_invariance
+
+        if missing != "listwise":
+            raise LioInputError(
+                f"missing={missing!r} is for continuous items; the ordinal ladder "
+                "uses the complete cases (missing='listwise')"
+            )
+        return ordinal_invariance(
+            model, data, group, ordered=ordered, estimator=estimator, levels=levels,
+            group_partial=group_partial, rule=rule, effect_sizes=effect_sizes,
+            min_group_size=min_group_size)
+    estimator = "ML" if estimator is None else str(estimator).upper()
     if estimator not in _ESTIMATORS:
         raise LioInputError(
             f"unknown estimator {estimator!r} for the invariance ladder of continuous "
@@ -745,10 +778,10 @@ def invariance(
                              group_equal=list(group_equal),
                              group_partial=list(group_partial))
             kinds[name] = group_equal
-    _reissue(caught, messages)
+    reissue_warnings(caught, messages)
 
     problems: list[str] = []
-    table = _mark_levels_after_rejection(
+    table = mark_levels_after_rejection(
         _ladder_table(fits, kinds, estimator, rule, problems))
     for text in problems:
         warnings.warn(text, LioWarning, stacklevel=2)
@@ -767,24 +800,12 @@ def invariance(
         group_names=tuple(fits[resolved[0][0]].group_names),
         group_sizes=sizes,
         dmacs=effect,
-        measure_names=measure_names(fits[resolved[0][0]], estimator),
+        measure_names=ladder_measure_names(fits, estimator),
         messages=tuple(messages),
     )
 
 
-def _reject_ordinal(levels) -> None:
-    # NOTE: the ordinal ladder (ORDINAL_LEVELS) plugs in here once
-    # lio_validate.wls.fit_dwls accepts group_equal. With equal thresholds it
-    # must also free the scale factors and latent means of groups 2..G
-    # (Wu & Estabrook 2016).
-    raise LioInputError(
-        "invariance with ordered= (thresholds first, Wu & Estabrook 2016) needs "
-        "WLSMV with equality constraints across groups, which this version does "
-        "not offer yet; treat the items as continuous (estimator='MLR') meanwhile"
-    )
-
-
-def _reissue(caught, messages: list[str]) -> None:
+def reissue_warnings(caught, messages: list[str]) -> None:
     seen = set()
     for record in caught:
         key = (record.category, str(record.message))

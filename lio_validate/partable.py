@@ -28,7 +28,8 @@ from lio_validate.exceptions import ModelSpecificationError, ModelSyntaxError
 from lio_validate.syntax import Definition, FormulaTerm, ParsedModel
 
 __all__ = ["VariableRoles", "ParameterTable", "build_parameter_table", "find_roles",
-           "GROUP_EQUAL_KINDS"]
+           "GROUP_EQUAL_KINDS", "check_group_equal", "check_group_partial",
+           "equality_labels"]
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,7 @@ def build_parameter_table(
     # intercepts are equal but means are not; with std_lv and equal loadings,
     # latent variances are free in groups 2..G.
     group_index = frame["group"].to_numpy()
-    group_equal = _check_group_equal(group_equal)
+    group_equal = check_group_equal(group_equal)
     if ngroups > 1 and meanstructure and "intercepts" in group_equal \
             and "means" not in group_equal:
         mask = (op == "~1") & np.isin(lhs, roles.lv) & ~user & (group_index > 0)
@@ -321,8 +322,8 @@ def build_parameter_table(
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
     frame["label"] = frame["label"].fillna("").astype(str)
     if ngroups > 1 and group_equal:
-        frame["label"] = _equality_labels(frame, free, roles, group_equal,
-                                          _check_group_partial(group_partial))
+        frame["label"] = equality_labels(frame, free, roles, group_equal,
+                                          check_group_partial(group_partial))
     frame["exo"] = exo
     frame["value"] = value
     frame["free"] = _number_free(frame, free)
@@ -338,9 +339,11 @@ GROUP_EQUAL_KINDS = (
 )
 
 
-def _check_group_equal(kinds) -> tuple[str, ...]:
+def check_group_equal(kinds) -> tuple[str, ...]:
     if isinstance(kinds, str):
-        kinds = [part.strip() for part in kinds.split(",") if part.strip()]
+        kinds = kinds.split(",")
+    # An empty entry means no constraint, as lavaan's group.equal = "".
+    kinds = [str(kind).strip() for kind in kinds if str(kind).strip()]
     unknown = [kind for kind in kinds if kind not in GROUP_EQUAL_KINDS]
     if unknown:
         raise ModelSpecificationError(
@@ -350,7 +353,7 @@ def _check_group_equal(kinds) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def _check_group_partial(parameters) -> set[tuple[str, str, str]]:
+def check_group_partial(parameters) -> set[tuple[str, str, str]]:
     if isinstance(parameters, str):
         parameters = [part for part in parameters.split(",") if part.strip()]
     out = set()
@@ -388,7 +391,7 @@ def _kind_of(lhs: str, op: str, rhs: str, roles: VariableRoles) -> str | None:
     return None
 
 
-def _equality_labels(frame, free, roles, group_equal, partial) -> list[str]:
+def equality_labels(frame, free, roles, group_equal, partial) -> list[str]:
     """Give the rows that group_equal constrains a shared label across groups.
 
     A free parameter of the first group keeps its own label or gets lavaan's

@@ -54,6 +54,8 @@ __all__ = [
 # standard as the ML optimiser in lio_validate.ml.
 GRADIENT_TOLERANCE = 1e-6
 
+_RAM_M = 2  # RAM matrix code of a mean or intercept row (lio_validate.model)
+
 
 @dataclass(frozen=True)
 class OrdinalModel:
@@ -70,11 +72,19 @@ class OrdinalModel:
     threshold_rows : tuple of numpy.ndarray
         Per group, the parameter-table rows of the thresholds, in the order
         of the sample thresholds.
+    threshold_items : tuple of numpy.ndarray
+        Per group, the position (among the observed variables) of the item
+        of each threshold.
+    scale_rows : tuple of numpy.ndarray
+        Per group, the parameter-table rows of the scale factors ``~*~``, in
+        the order of the observed variables.
     """
 
     ram: RamModel
     residual_positions: tuple[np.ndarray, ...]
     threshold_rows: tuple[np.ndarray, ...]
+    threshold_items: tuple[np.ndarray, ...]
+    scale_rows: tuple[np.ndarray, ...]
 
     @property
     def npar(self) -> int:
@@ -97,22 +107,31 @@ class LeastSquaresData:
 
 @dataclass(frozen=True)
 class CorrelationStructure:
-    """Implied y* moments of one group at given parameters."""
+    """Implied y* moments of one group at given parameters.
+
+    ``sigma`` is the implied correlation matrix D Sigma* D, ``moments`` holds
+    Sigma* and mu* of the y* before scaling, ``scale`` the scale factors
+    (the diagonal of D) and ``theta`` the solved residual variances.
+    """
 
     sigma: np.ndarray
     theta: np.ndarray
     moments: ImpliedMoments
     residual_loadings: np.ndarray
+    scale: np.ndarray
 
 
 def correlation_structure(model: OrdinalModel, x: np.ndarray,
                           group: int) -> CorrelationStructure:
-    """Return the implied y* covariance with the item residual variances solved.
+    """Return the implied y* correlations with the item residual variances solved.
 
-    With S0 the RAM covariance matrix without the item residual variances and
-    c_l the column of C for item l, Sigma = C S0 C' + sum_l theta_l c_l c_l'.
-    Unit diagonal means M theta = 1 - diag(C S0 C') with M_jl = C_jl^2, a
-    p x p system, and M is the identity when no item is a predictor.
+    With S0 the RAM covariance matrix without the item residual variances,
+    c_l the column of C for item l and delta the scale factors, the y*
+    covariance is Sigma* = C S0 C' + sum_l theta_l c_l c_l' and the implied
+    correlation matrix is D Sigma* D with D = diag(delta). A unit diagonal
+    means M theta = delta^-2 - diag(C S0 C') with M_jl = C_jl^2, a p x p
+    system; M is the identity when no item is a predictor (Muthen &
+    Asparouhov, 2002, delta parameterization).
 
     NOTE: the fits compared with lavaan have no item that predicts another
     item. With such a path (M not the identity) the derivatives are checked
@@ -123,59 +142,109 @@ def correlation_structure(model: OrdinalModel, x: np.ndarray,
     n = len(ram.variables)
     B = np.linalg.solve(np.eye(n) - A, np.eye(n))
     C = B[: ram.nobserved]
+    scale = ram.row_values(x)[model.scale_rows[group]]
 
     index = ram.groups[group]
     positions = model.residual_positions[group]
     items = index.i[positions]
     baseline = C @ S @ C.T
     residual_loadings = C[:, items]
-    theta = np.linalg.solve(residual_loadings**2, 1.0 - np.diag(baseline))
+    theta = np.linalg.solve(residual_loadings**2, scale**-2 - np.diag(baseline))
 
     S = S.copy()
     S[items, items] = theta
-    sigma = C @ S @ C.T
-    sigma = (sigma + sigma.T) / 2.0
-    moments = ImpliedMoments(sigma, C @ m, B, C, S, m)
-    return CorrelationStructure(sigma, theta, moments, residual_loadings)
+    sigma_star = C @ S @ C.T
+    sigma_star = (sigma_star + sigma_star.T) / 2.0
+    moments = ImpliedMoments(sigma_star, C @ m, B, C, S, m)
+    sigma = scale[:, None] * sigma_star * scale[None, :]
+    return CorrelationStructure(sigma, theta, moments, residual_loadings, scale)
+
+
+def _implied_thresholds(model: OrdinalModel, structure: CorrelationStructure,
+                        values: np.ndarray, group: int) -> np.ndarray:
+    """Return delta_j (tau_jk - mu*_j), the thresholds on the scale of a unit-variance y*."""
+    items = model.threshold_items[group]
+    tau = values[model.threshold_rows[group]]
+    return structure.scale[items] * (tau - structure.moments.mu[items])
 
 
 def implied_statistics(model: OrdinalModel, x: np.ndarray, group: int) -> np.ndarray:
     """Return sigma of one group: implied thresholds, then implied correlations."""
     structure = correlation_structure(model, x, group)
     first, second = pair_indices(model.ram.nobserved)
-    values = model.ram.row_values(x)
-    thresholds = values[model.threshold_rows[group]]
+    thresholds = _implied_thresholds(model, structure, model.ram.row_values(x), group)
     return np.concatenate([thresholds, structure.sigma[first, second]])
+
+
+def _scatter_columns(out: np.ndarray, rows: np.ndarray, positions: np.ndarray,
+                     values: np.ndarray) -> None:
+    """Add values[r, k] to out[rows[r], positions[k]] for the free positions."""
+    is_free = positions >= 0
+    if not np.any(is_free):
+        return
+    np.add.at(out, (rows[:, None], positions[is_free][None, :]), values[:, is_free])
 
 
 def jacobian(model: OrdinalModel, x: np.ndarray, group: int) -> np.ndarray:
     """Return Delta = d sigma / d x' of one group, (thresholds + pairs) x npar.
 
-    The derivative of a correlation in a RAM parameter has two parts: the
-    direct one, U V' + V U' from ``RamModel.sigma_factors`` with theta held
-    fixed, and the one through theta. Differentiating M theta = 1 -
-    diag(C S0 C') gives d theta / dx_k = -M^-1 diag(d Sigma / dx_k | theta),
-    so the total derivative of Sigma_ij is the direct part plus
-    sum_l (d theta_l / dx_k) C_il C_jl.
+    RAM parameters: the derivative of Sigma* has the direct part U V' + V U'
+    from ``RamModel.sigma_factors`` with theta held fixed, and the part
+    through theta, with d theta / dx_k = -M^-1 diag(d Sigma* / dx_k | theta)
+    from differentiating M theta = delta^-2 - diag(C S0 C'). A correlation is
+    delta_i delta_j Sigma*_ij, and a threshold delta_j (tau - mu*_j) moves
+    with mu* through -delta_j d mu*_j.
+
+    Scale factors: d rho_ij / d delta_l = ([l = i] delta_j + [l = j] delta_i)
+    Sigma*_ij + delta_i delta_j sum_m C_im C_jm d theta_m / d delta_l, with
+    d theta / d delta_l = -2 delta_l^-3 M^-1 e_l; a threshold of item l
+    moves by tau - mu*_l. Thresholds: d / d tau_jk = delta_j.
     """
     ram = model.ram
     structure = correlation_structure(model, x, group)
     first, second = pair_indices(ram.nobserved)
+    scale = structure.scale
+    pair_scale = scale[first] * scale[second]
+    loadings = structure.residual_loadings
+    items = model.threshold_items[group]
+    values = ram.row_values(x)
 
-    U, V, _ = ram.sigma_factors(structure.moments, group)
+    # RAM parameters.
+    U, V, dmu = ram.sigma_factors(structure.moments, group)
     free = ram.free_rows_of_group(group)
-    U, V = U[free], V[free]
+    U, V, dmu = U[free], V[free], dmu[free]
     direct = U[:, first] * V[:, second] + V[:, first] * U[:, second]
     direct_diagonal = 2.0 * U * V
-    d_theta = -np.linalg.solve(structure.residual_loadings**2, direct_diagonal.T)
-    loadings = structure.residual_loadings
+    d_theta = -np.linalg.solve(loadings**2, direct_diagonal.T)
     through_theta = (loadings[first] * loadings[second]) @ d_theta
-    pair_rows = (direct.T + through_theta) @ ram.jacobian_free(group)[free]
+    K = ram.jacobian_free(group)[free]
+    pair_rows = pair_scale[:, None] * ((direct.T + through_theta) @ K)
+    threshold_rows = (-scale[items][:, None] * dmu[:, items].T) @ K
 
-    threshold_rows = np.zeros((len(model.threshold_rows[group]), model.npar))
+    # Scale factors.
+    scale_positions = ram.free_index[model.scale_rows[group]]
+    if np.any(scale_positions >= 0):
+        p = ram.nobserved
+        sigma_star = structure.moments.sigma
+        d_theta_scale = np.linalg.solve(loadings**2, np.diag(-2.0 * scale**-3))
+        by_scale = (pair_scale[:, None] * (loadings[first] * loadings[second])
+                    @ d_theta_scale)
+        npairs = len(first)
+        by_scale[np.arange(npairs), first] += scale[second] * sigma_star[first, second]
+        by_scale[np.arange(npairs), second] += scale[first] * sigma_star[first, second]
+        _scatter_columns(pair_rows, np.arange(npairs), scale_positions, by_scale)
+        tau = values[model.threshold_rows[group]]
+        by_scale_thresholds = np.zeros((len(items), p))
+        by_scale_thresholds[np.arange(len(items)), items] = (
+            tau - structure.moments.mu[items])
+        _scatter_columns(threshold_rows, np.arange(len(items)), scale_positions,
+                         by_scale_thresholds)
+
+    # Thresholds.
     positions = ram.free_index[model.threshold_rows[group]]
     is_free = positions >= 0
-    threshold_rows[np.flatnonzero(is_free), positions[is_free]] = 1.0
+    np.add.at(threshold_rows, (np.flatnonzero(is_free), positions[is_free]),
+              scale[items][is_free])
     return np.vstack([threshold_rows, pair_rows])
 
 
@@ -218,25 +287,41 @@ def _separable_thresholds(model: OrdinalModel,
                           data: tuple[LeastSquaresData, ...]):
     """Find the free thresholds that only their own statistic depends on.
 
-    Such a threshold enters fmin through the single term w (t_sample - t)^2,
-    so its estimate is the sample threshold whatever the other parameters
-    are. Returns a mask over the free parameters and the values of the
-    masked ones. Gauss-Newton then runs on the others only.
+    Such a threshold enters fmin through the single term w (t_sample -
+    delta tau)^2 when its item's scale factor delta is fixed and every mean
+    of its group is fixed at 0 (so mu* = 0), so its estimate is the sample
+    threshold divided by delta whatever the other parameters are. Returns a
+    mask over the free parameters and the values of the masked ones.
+    Gauss-Newton then runs on the others only.
     """
     ram = model.ram
+    values_now = ram.values
     in_ram = np.zeros(model.npar, dtype=bool)
     for index in ram.groups:
         positions = ram.free_index[index.rows]
         in_ram[positions[positions >= 0]] = True
+    for rows in model.scale_rows:
+        positions = ram.free_index[rows]
+        in_ram[positions[positions >= 0]] = True
 
     uses = np.zeros(model.npar, dtype=int)
     values = np.zeros(model.npar)
-    for rows, group_data in zip(model.threshold_rows, data):
+    eligible = np.zeros(model.npar, dtype=bool)
+    for g, (rows, group_data) in enumerate(zip(model.threshold_rows, data)):
+        index = ram.groups[g]
+        means = index.rows[index.matrix == _RAM_M]
+        zero_means = bool(np.all(ram.free_index[means] < 0)
+                          and np.all(values_now[means] == 0.0))
+        scale_rows = model.scale_rows[g][model.threshold_items[g]]
+        fixed_scale = ram.free_index[scale_rows] < 0
         positions = ram.free_index[rows]
         is_free = positions >= 0
         np.add.at(uses, positions[is_free], 1)
-        values[positions[is_free]] = group_data.wls_obs[:len(rows)][is_free]
-    separable = (uses == 1) & ~in_ram
+        ok = is_free & fixed_scale & zero_means
+        eligible[positions[ok]] = True
+        values[positions[is_free]] = (group_data.wls_obs[:len(rows)][is_free]
+                                      / values_now[scale_rows][is_free])
+    separable = (uses == 1) & ~in_ram & eligible
     return separable, values[separable]
 
 

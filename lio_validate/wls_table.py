@@ -21,7 +21,14 @@ import pandas as pd
 from lio_validate.exceptions import LioInputError, ModelSpecificationError
 from lio_validate.model import build_ram_model
 from lio_validate.ordinal_data import OrdinalLevels
-from lio_validate.partable import ParameterTable, build_parameter_table, find_roles
+from lio_validate.partable import (
+    ParameterTable,
+    build_parameter_table,
+    check_group_equal,
+    check_group_partial,
+    equality_labels,
+    find_roles,
+)
 from lio_validate.samplestats import SampleStatistics
 from lio_validate.syntax import FormulaTerm, ParsedModel
 from lio_validate.wls_model import OrdinalModel
@@ -32,6 +39,8 @@ __all__ = [
     "check_ordinal_terms",
     "build_ordinal_table",
     "build_ordinal_model",
+    "free_for_identification",
+    "IDENTIFICATIONS",
 ]
 
 _RAM_S = 1  # RAM matrix code of a variance or covariance row (lio_validate.model)
@@ -97,6 +106,9 @@ def build_ordinal_table(
     *,
     ngroups: int = 1,
     std_lv: bool = False,
+    group_equal: Sequence[str] = (),
+    group_partial: Sequence[str] = (),
+    identification: str = "lavaan",
 ) -> ParameterTable:
     """Build the parameter table of an ordinal model, in lavaan's row order.
 
@@ -107,13 +119,20 @@ def build_ordinal_table(
     replaces. Free parameters are numbered in row order, rows sharing a label
     sharing a number.
 
+    With several groups, ``group_equal`` gives the constrained kinds the
+    shared labels of lavaan (``.p<id>.``) and frees what identification
+    allows in groups 2..G (:func:`free_for_identification`).
+
     Raises
     ------
     ModelSpecificationError
-        For intercepts or item variances written by the user, or threshold
-        terms that do not match an item's categories.
+        For intercepts or item variances written by the user, threshold
+        terms that do not match an item's categories, or an unknown
+        ``identification``.
     """
     check_ordinal_terms(parsed, levels.items)
+    group_equal = check_group_equal(group_equal)
+    partial = check_group_partial(group_partial)
     base = build_parameter_table(parsed, ngroups=ngroups, std_lv=std_lv,
                                  meanstructure=False, fixed_x=False)
     written = _written_thresholds(threshold_terms, levels, ngroups)
@@ -132,15 +151,87 @@ def build_ordinal_table(
             records.append(_fixed_record(name, "~1", "", g, 0.0))
 
     frame = pd.DataFrame.from_records(records)
+    frame["id"] = np.arange(1, len(frame) + 1)
     residual = ((frame["op"] == "~~") & (frame["lhs"] == frame["rhs"])
                 & frame["lhs"].isin(levels.items)).to_numpy()
     is_free = (frame["free"] > 0).to_numpy() & ~residual
     frame.loc[residual, "value"] = 0.0
+    if ngroups > 1:
+        freed = free_for_identification(frame, roles, levels, group_equal,
+                                        partial, std_lv=std_lv,
+                                        identification=identification)
+        is_free |= freed
+        frame.loc[freed, "value"] = np.nan
+        if group_equal:
+            frame["label"] = equality_labels(frame, is_free, roles, group_equal,
+                                             partial)
     frame["free"] = _number_free(frame["label"].tolist(), is_free)
-    frame["id"] = np.arange(1, len(frame) + 1)
     frame = frame[["id", "lhs", "op", "rhs", "group", "user", "free", "value",
                    "label", "exo", "line"]].reset_index(drop=True)
     return ParameterTable(frame, roles, parsed.definitions, ngroups, True)
+
+
+IDENTIFICATIONS = ("lavaan", "wu_estabrook")
+
+
+def free_for_identification(frame: pd.DataFrame, roles, levels: OrdinalLevels,
+                            group_equal: Sequence[str], partial: set, *,
+                            std_lv: bool, identification: str) -> np.ndarray:
+    """Return the default-fixed rows of groups 2..G that equality constraints free.
+
+    ``"lavaan"`` follows lavaan 0.6.14 for ordinal items in the delta
+    parameterization: equal thresholds or intercepts free the scale factors
+    and, unless means are equal too, the latent means of groups 2..G.
+    ``"wu_estabrook"`` follows Wu and Estabrook (2016) as
+    ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it:
+    equal thresholds free the item intercepts of groups 2..G and the scale
+    factors of items with three or more categories, and equal intercepts
+    then fix the item intercepts again, free the latent means and the scale
+    factors of binary items too. In both, equal loadings with ``std_lv``
+    free the latent variances of groups 2..G unless they are equal too.
+
+    References
+    ----------
+    Wu, H., & Estabrook, R. (2016). Identification of confirmatory factor
+    analysis models of different levels of invariance for ordered
+    categorical outcomes. Psychometrika, 81(4), 1014-1045.
+    """
+    if identification not in IDENTIFICATIONS:
+        raise ModelSpecificationError(
+            f"unknown identification {identification!r}; choose one of "
+            f"{', '.join(IDENTIFICATIONS)}"
+        )
+    lhs, op, rhs = (frame[c].to_numpy() for c in ("lhs", "op", "rhs"))
+    later = (frame["group"] > 0).to_numpy() & (frame["user"] == 0).to_numpy()
+    in_partial = np.array([key in partial for key in zip(lhs, op, rhs)], dtype=bool)
+    is_lv = np.isin(lhs, roles.lv)
+    is_item = np.isin(lhs, list(levels.items))
+    binary = [item for item, count in zip(levels.items, levels.n_categories)
+              if count == 2]
+    is_binary = np.isin(lhs, binary)
+    thresholds = "thresholds" in group_equal
+    intercepts = "intercepts" in group_equal
+    freed = np.zeros(len(frame), dtype=bool)
+
+    if identification == "lavaan":
+        if thresholds or intercepts:
+            freed |= later & (op == "~*~")
+            if "means" not in group_equal:
+                freed |= later & (op == "~1") & is_lv
+    else:
+        if intercepts and not thresholds:
+            raise ModelSpecificationError(
+                "the identification of Wu and Estabrook (2016) constrains the "
+                "thresholds before the intercepts; add 'thresholds' to group_equal"
+            )
+        if thresholds:
+            freed |= later & (op == "~*~") & (~is_binary | intercepts)
+            freed |= later & (op == "~1") & is_item & ((not intercepts) | in_partial)
+        if intercepts and "means" not in group_equal:
+            freed |= later & (op == "~1") & is_lv
+    if std_lv and "loadings" in group_equal and "lv.variances" not in group_equal:
+        freed |= later & (op == "~~") & (lhs == rhs) & is_lv
+    return freed & (frame["free"] == 0).to_numpy()
 
 
 def check_ordinal_terms(parsed: ParsedModel, items: Sequence[str]) -> None:
@@ -244,7 +335,8 @@ def build_ordinal_model(table: ParameterTable,
     """
     ram = build_ram_model(table, stats)
     frame = table.frame
-    residual_positions, threshold_rows = [], []
+    position = {name: k for k, name in enumerate(ram.variables[:ram.nobserved])}
+    residual_positions, threshold_rows, threshold_items, scale_rows = [], [], [], []
     for g, index in enumerate(ram.groups):
         is_residual = ((index.matrix == _RAM_S) & (index.i == index.j)
                        & (index.i < ram.nobserved))
@@ -256,6 +348,20 @@ def build_ordinal_model(table: ParameterTable,
                 f"table, but {len(positions)} were found for {ram.nobserved} items"
             )
         residual_positions.append(positions)
-        rows = np.flatnonzero(((frame["op"] == "|") & (frame["group"] == g)).to_numpy())
+        in_group = (frame["group"] == g).to_numpy()
+        rows = np.flatnonzero((frame["op"] == "|").to_numpy() & in_group)
         threshold_rows.append(rows)
-    return OrdinalModel(ram, tuple(residual_positions), tuple(threshold_rows))
+        threshold_items.append(np.array([position[name]
+                                         for name in frame["lhs"].to_numpy()[rows]],
+                                        dtype=int))
+        scale = np.flatnonzero((frame["op"] == "~*~").to_numpy() & in_group)
+        order = np.array([position[name] for name in frame["lhs"].to_numpy()[scale]],
+                         dtype=int)
+        if sorted(order.tolist()) != list(range(ram.nobserved)):
+            raise ModelSpecificationError(
+                "every ordinal item needs one scale factor row (~*~) per group in "
+                "the parameter table"
+            )
+        scale_rows.append(scale[np.argsort(order)])
+    return OrdinalModel(ram, tuple(residual_positions), tuple(threshold_rows),
+                        tuple(threshold_items), tuple(scale_rows))

@@ -352,9 +352,9 @@ def test_levels_rejected(levels, message):
         resolve_levels(levels)
 
 
-def test_ordered_rejected_with_reason(hs):
-    with pytest.raises(LioInputError, match="Wu & Estabrook 2016"):
-        invariance(HS_MODEL, hs, "school", ordered=True)
+def test_ordered_continuous_items_rejected(hs):
+    with pytest.raises(LioInputError, match="categories"):
+        quiet(invariance, HS_MODEL, hs, "school", ordered=True)
 
 
 def test_unknown_estimator_rejected(hs):
@@ -744,7 +744,7 @@ def test_cli_ordered_exits_2(tmp_path, hs_model_file):
 
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1
-    assert "Wu & Estabrook 2016" in completed.stderr
+    assert "categories" in completed.stderr
     assert not (tmp_path / "out").exists()
 
 
