@@ -20,9 +20,9 @@ scalar      scale factors, latent variances and latent means (the y*
 
 Binary items keep their scale factors at 1 until the intercepts are equal.
 With equal thresholds, free intercepts and scale factors absorb the location
-and scale of each item's y*, so only the thresholds beyond the second of an
-item restrict the model: each item with c categories adds (c - 3)(G - 1)
-degrees of freedom, and with three categories the thresholds level is
+and scale of each item's y*. So only the thresholds beyond the second of an
+item restrict the model, and each item with c categories adds (c - 3)(G - 1)
+degrees of freedom. With three categories the thresholds level is
 equivalent to the configural model.
 
 Consecutive levels are compared by lavaan's ``lavTestLRT`` method for these
@@ -136,8 +136,9 @@ def ordinal_invariance(
     rule : DecisionRule, optional
         Cut-offs for the decision; default ``DecisionRule()`` (Chen 2007).
     effect_sizes : bool, default True
-        Ignored with a warning: dMACS (Nye & Drasgow, 2011) is defined for
-        continuous items, and no effect size is computed for ordinal ones.
+        Not used: dMACS (Nye & Drasgow, 2011) is defined for continuous items,
+        so no effect size is computed for ordinal ones. With True, the
+        result's ``messages`` say so.
     min_group_size : int, optional
         Smallest group accepted.
 
@@ -145,8 +146,8 @@ def ordinal_invariance(
     -------
     InvarianceResult
         Its ``fits`` are identified by unit latent variances in the first
-        group (``std_lv``), whatever the caller's choice, because the ladder
-        is defined that way; the fit of every level does not depend on it.
+        group (``std_lv``), because the ladder is defined that way. The fit
+        of every level does not depend on that choice.
 
     Raises
     ------
@@ -193,12 +194,12 @@ def ordinal_invariance(
             kinds[name] = group_equal
     reissue_warnings(caught, messages)
     if effect_sizes:
-        text = ("dMACS (Nye & Drasgow, 2011) is defined for continuous items, so "
-                "the ordinal ladder reports no effect size of non-invariance; judge "
-                "the size of differences by the thresholds and loadings of the "
-                "configural fit")
-        warnings.warn(text, LioWarning, stacklevel=3)
-        messages.append(text)
+        # Recorded, not warned: effect_sizes is on by default, and a warning on
+        # every ordinal ladder would only repeat the documentation.
+        messages.append(
+            "dMACS (Nye & Drasgow, 2011) is defined for continuous items, so the "
+            "ordinal ladder reports no effect size of non-invariance. Judge the size "
+            "of differences by the thresholds and loadings of the configural fit")
 
     # Compare consecutive levels.
     names = _SCALED if robust else _STANDARD

@@ -15,6 +15,16 @@ The statistics are ordered as lavaan orders them: the thresholds item by
 item, then the correlations in the column-wise order of the strict lower
 triangle (A1~~A2, A1~~A3, ..., A2~~A3, ...).
 
+With sampling weights every frequency table sums the weights of its cases,
+so steps 1 and 2 maximise weighted (pseudo) likelihoods, and Gamma is the
+sandwich of the weighted scores, as in lavaan 0.6.14. With clusters the
+weighted casewise terms of Gamma are summed within each cluster before their
+cross product is taken, and Gamma is multiplied by G / (G - 1) for G
+clusters. lavaan 0.6.14 ignores ``cluster`` for ordinal items, so this rule
+comes from the lavaan development version 0.7-2 (``R/lav_muthen1984.R`` and
+``R/lav_samplestats.R``), whose comments say that it matches Mplus TYPE =
+COMPLEX.
+
 All pairs are handled at once. Every frequency table comes from one cross
 product of the one-hot coded responses. The bivariate normal probabilities
 come from Owen's T function (Owen, 1956), which ``scipy.special.owens_t``
@@ -42,12 +52,7 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas
 
-from lio_validate.exceptions import (
-    ConvergenceWarning,
-    DataError,
-    DataWarning,
-    LioInputError,
-)
+from lio_validate.exceptions import ConvergenceWarning, DataError, DataWarning
 from lio_validate.ordinal_data import Message, OrdinalLevels
 
 __all__ = [
@@ -198,6 +203,12 @@ class OrdinalSampleStatistics:
         Group label ("" for a single group).
     nobs : int
         Number of complete rows.
+    weighted_nobs : float
+        Sum of the sampling weights of the rows, or ``nobs`` without weights.
+        lavaan 0.6.14 uses this sum as the group's N in the fit function, the
+        test statistic and Gamma.
+    nclusters : int or None
+        Number of clusters, or None without clusters.
     levels : OrdinalLevels
         The items and their categories.
     thresholds : numpy.ndarray
@@ -206,7 +217,13 @@ class OrdinalSampleStatistics:
         The p x p polychoric correlation matrix.
     gamma : numpy.ndarray
         N times the asymptotic covariance matrix of :attr:`wls_obs`
-        (lavaan's ``NACOV``, ``lavInspect(fit, "gamma")``).
+        (lavaan's ``NACOV``, ``lavInspect(fit, "gamma")``), cluster-robust
+        when clusters are given.
+    independent_gamma_diagonal : numpy.ndarray
+        The diagonal of Gamma computed as if the cases were independent, the
+        same as ``diag(gamma)`` without clusters. Its inverse is the DWLS
+        weight vector, so clusters change the standard errors and tests but
+        not the estimates.
     statistic_names : tuple of str
         Names of the rows of ``gamma``: ``A1|t1``, ..., ``A1~~A2``, ...
     empty_cell_pairs : tuple of (str, str)
@@ -220,10 +237,13 @@ class OrdinalSampleStatistics:
 
     group: str
     nobs: int
+    weighted_nobs: float
+    nclusters: int | None
     levels: OrdinalLevels
     thresholds: np.ndarray
     correlation: np.ndarray
     gamma: np.ndarray
+    independent_gamma_diagonal: np.ndarray
     statistic_names: tuple[str, ...]
     empty_cell_pairs: tuple[tuple[str, str], ...]
     newton_iterations: int
@@ -270,6 +290,14 @@ def ordinal_sample_statistics(
         :func:`lio_validate.ordinal_data.encode_ordinal_items`).
     group : str, default ""
         Group label, used in messages.
+    weights : numpy.ndarray, shape (N,), optional
+        Sampling weights of the rows, non-negative with a positive sum. The
+        caller normalises them; lavaan's default normalisation makes the
+        weights of all groups together sum to the number of rows.
+    cluster : numpy.ndarray, shape (N,), optional
+        Cluster id of each row (any values that ``numpy.unique`` can sort).
+        Gamma then becomes cluster-robust; the thresholds and correlations
+        do not change.
 
     Returns
     -------
@@ -278,8 +306,10 @@ def ordinal_sample_statistics(
     Raises
     ------
     DataError
-        If a category of an item has no responses in this group, or two binary
-        items are perfectly associated (two empty cells in their 2 x 2 table).
+        If a category of an item has no responses (or only responses of
+        weight 0) in this group, two binary items are perfectly associated
+        (two empty cells in their 2 x 2 table), the weights are invalid, or
+        the rows form a single cluster.
 
     References
     ----------
@@ -288,11 +318,6 @@ def ordinal_sample_statistics(
     Psychometrika, 49(1), 115-132. lavaan 0.6.14 implements the same steps in
     ``R/lav_samplestats_step1.R``, ``R/lav_bvord.R`` and ``R/lav_muthen1984.R``.
     """
-    if weights is not None or cluster is not None:
-        raise LioInputError(
-            "sampling weights and clusters are not yet supported for ordinal items; "
-            "drop weights= and cluster= or treat the items as continuous"
-        )
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != len(levels.items):
         raise ValueError(
@@ -300,12 +325,19 @@ def ordinal_sample_statistics(
             f"{codes.shape}"
         )
     codes = codes.astype(np.intp)
+    nobs = codes.shape[0]
+    weights = _checked_weights(weights, nobs, group)
+    cluster_codes, nclusters = _cluster_codes(cluster, nobs, group)
     n_categories = levels.n_categories
     messages: list[Message] = []
 
-    # Step 1: frequency tables and thresholds.
-    univariate, bivariate = _frequency_tables(codes, n_categories)
-    _check_categories_used(univariate, levels, group)
+    # Step 1: frequency tables and thresholds. With weights the tables sum
+    # weights (lavaan's lav_uvord_th and lav_bvord_freq), so the thresholds
+    # come from weighted proportions.
+    univariate, bivariate = _frequency_tables(codes, n_categories, weights)
+    _check_categories_used(_category_counts(codes, n_categories), levels, group)
+    if weights is not None:
+        _check_category_weights(univariate, levels, group)
     bounds = _threshold_bounds(univariate, n_categories)
 
     # Step 2: polychoric correlations with the thresholds held fixed.
@@ -323,9 +355,16 @@ def ordinal_sample_statistics(
     correlation[first, second] = rho
     correlation[second, first] = rho
 
-    # Step 3: Gamma from the casewise scores of both steps.
-    gamma = _asymptotic_covariance(codes, univariate, bivariate, bounds, rho,
-                                   n_categories, first, second)
+    # Step 3: Gamma from the casewise scores of both steps. lavaan 0.6.14
+    # multiplies the sandwich by the sum of the weights (its N of the group),
+    # and the lavaan 0.7-2 cluster rule adds G / (G - 1).
+    cross_product, squares = _asymptotic_covariance(
+        codes, univariate, bivariate, bounds, rho, n_categories, first, second,
+        weights, cluster_codes,
+    )
+    weighted_nobs = float(nobs if weights is None else weights.sum())
+    cluster_factor = 1.0 if nclusters is None else nclusters / (nclusters - 1)
+    gamma = weighted_nobs * cluster_factor * cross_product
 
     items = levels.items
     pair_names = [f"{items[j]}~~{items[i]}" for i, j in zip(first, second)]
@@ -336,8 +375,9 @@ def ordinal_sample_statistics(
     thresholds = np.concatenate([bounds[j, 1:n_categories[j]]
                                  for j in range(len(items))])
     return OrdinalSampleStatistics(
-        group=group, nobs=codes.shape[0], levels=levels, thresholds=thresholds,
-        correlation=correlation, gamma=gamma,
+        group=group, nobs=nobs, weighted_nobs=weighted_nobs, nclusters=nclusters,
+        levels=levels, thresholds=thresholds, correlation=correlation, gamma=gamma,
+        independent_gamma_diagonal=weighted_nobs * squares,
         statistic_names=tuple(levels.threshold_names() + pair_names),
         empty_cell_pairs=empty, newton_iterations=iterations,
         messages=tuple(messages),
@@ -348,12 +388,88 @@ def _where(group: str) -> str:
     return f" in group {group!r}" if group else ""
 
 
-def _frequency_tables(codes: np.ndarray, n_categories: np.ndarray):
+def _checked_weights(weights, nobs: int, group: str) -> np.ndarray | None:
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (nobs,):
+        raise ValueError(
+            f"weights must have one value per row of codes ({nobs}), got shape "
+            f"{weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise DataError(
+            f"the sampling weights{_where(group)} contain missing, infinite or "
+            "negative values. Give every row a finite weight of 0 or more"
+        )
+    if weights.sum() <= 0:
+        raise DataError(
+            f"the sampling weights{_where(group)} sum to 0, so no row contributes to "
+            "the statistics. Check the weight column"
+        )
+    return weights
+
+
+def _cluster_codes(cluster, nobs: int, group: str) -> tuple[np.ndarray | None,
+                                                            int | None]:
+    """Return 0-based cluster codes and the number of clusters, or (None, None)."""
+    if cluster is None:
+        return None, None
+    cluster = np.asarray(cluster)
+    if cluster.shape != (nobs,):
+        raise ValueError(
+            f"cluster must have one value per row of codes ({nobs}), got shape "
+            f"{cluster.shape}"
+        )
+    if cluster.dtype.kind == "f" and np.isnan(cluster).any():
+        raise DataError(
+            f"the cluster ids{_where(group)} contain missing values. Drop those rows "
+            "or give them a cluster id"
+        )
+    _, codes = np.unique(cluster, return_inverse=True)
+    codes = codes.reshape(-1)
+    nclusters = int(codes.max()) + 1 if nobs else 0
+    if nclusters < 2:
+        raise DataError(
+            f"all {nobs} rows{_where(group)} belong to one cluster, and a "
+            "cluster-robust Gamma needs at least two clusters (its factor G / (G - 1) "
+            "is undefined for G = 1). Check the cluster column, or drop cluster= if "
+            "the rows are independent"
+        )
+    return codes, nclusters
+
+
+def _category_counts(codes: np.ndarray, n_categories: np.ndarray) -> np.ndarray:
+    """Return the unweighted number of rows per item and category, shape (p, K)."""
+    width = int(n_categories.max())
+    return np.stack([np.bincount(column, minlength=width)[:width]
+                     for column in codes.T])
+
+
+def _check_category_weights(univariate: np.ndarray, levels: OrdinalLevels,
+                            group: str) -> None:
+    """Reject a category whose responses all have weight 0 (its threshold is +-inf)."""
+    for j, (item, categories) in enumerate(zip(levels.items, levels.categories)):
+        empty = [categories[c] for c in np.flatnonzero(univariate[j, :len(categories)]
+                                                       == 0)]
+        if empty:
+            raise DataError(
+                f"every response to ordinal item {item!r}{_where(group)} in categor"
+                f"{'y' if len(empty) == 1 else 'ies'} {', '.join(map(repr, empty))} "
+                "has sampling weight 0, so the weighted proportion of the category is "
+                "0 and its threshold is infinite. Merge the category with a "
+                "neighbouring one or check the weights"
+            )
+
+
+def _frequency_tables(codes: np.ndarray, n_categories: np.ndarray,
+                      weights: np.ndarray | None = None):
     """Return univariate counts (p, K) and two-way tables (pairs, K, K).
 
     One cross product of the one-hot coded responses gives every two-way table
     at once. K is the largest number of categories, and the unused rows and
-    columns of smaller items are 0.
+    columns of smaller items are 0. With ``weights`` each row adds its weight
+    instead of 1.
     """
     nobs, p = codes.shape
     width = int(n_categories.max())
@@ -363,7 +479,11 @@ def _frequency_tables(codes: np.ndarray, n_categories: np.ndarray):
         block = codes[start:start + _ROWS_PER_BLOCK]
         one_hot = (block[:, :, None] == categories).reshape(len(block), p * width)
         one_hot = one_hot.astype(float)
-        cross += one_hot.T @ one_hot
+        if weights is None:
+            cross += one_hot.T @ one_hot
+        else:
+            row_weights = weights[start:start + _ROWS_PER_BLOCK, None]
+            cross += (one_hot * row_weights).T @ one_hot
     cross = cross.reshape(p, width, p, width)
     first, second = pair_indices(p)
     bivariate = cross[first, :, second, :]
@@ -581,8 +701,8 @@ def _report_polychorics(rho, converged, first, second, levels, group,
 
 
 def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categories,
-                           first, second) -> np.ndarray:
-    """Return Gamma = N acov(thresholds, correlations) from casewise scores.
+                           first, second, weights=None, clusters=None):
+    """Return the sandwich acov of the statistics and its diagonal under independence.
 
     With s_i the score of case i for all first-stage (threshold) and
     second-stage (correlation) estimating equations, B the block lower
@@ -592,7 +712,13 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
     cross products of each correlation's score with the bivariate threshold
     scores of its pair, and A22 is diagonal. Every score depends only on the
     categories of one or two items, so z_i = B^-1 s_i is read from per-cell
-    tables, and Gamma = N sum_i z_i z_i' is one cross product.
+    tables, and acov = sum_i z_i z_i' is one cross product.
+
+    With weights the tables passed in sum weights, so B sums w_i times the
+    score products, and the middle term sums (w_i s_i)(w_i s_i)', as
+    lavaan 0.6.14's ``muthen1984`` does. With clusters the middle term sums
+    the products of the per-cluster sums of w_i s_i. The caller multiplies
+    by N (and G / (G - 1)) to get Gamma.
     """
     nobs, p = codes.shape
     width = int(n_categories.max())
@@ -631,20 +757,72 @@ def _asymptotic_covariance(codes, univariate, bivariate, bounds, rho, n_categori
                       < (n_categories - 1)[:, None]).ravel()
 
     nstat = int(threshold_used.sum()) + len(rho)
-    gamma = np.zeros((nstat, nstat), order="F")
     pair_index = np.arange(len(rho))
     item_index = np.arange(p)
-    for start in range(0, nobs, _ROWS_PER_BLOCK):
-        block = codes[start:start + _ROWS_PER_BLOCK]
+
+    def casewise_terms(rows) -> np.ndarray:
+        """Return w_i z_i for the selected rows, shape (rows, nstat)."""
+        block = codes[rows]
         z_threshold = threshold_cells[item_index, block].reshape(len(block), -1)
         z_pair = pair_cells[pair_index, block[:, first] * width + block[:, second]]
         z = np.hstack([z_threshold[:, threshold_used], z_pair])
-        # The symmetric rank-k update fills only the upper triangle of z' z
-        # and costs half a general product. z.T is Fortran-ordered, so BLAS
-        # reads it without a copy.
-        gamma = blas.dsyrk(1.0, z.T, beta=1.0, c=gamma, trans=0, overwrite_c=True)
-    upper = np.triu(gamma)
-    return nobs * (upper + np.triu(upper, 1).T)
+        if weights is not None:
+            z *= weights[rows, None]
+        return z
+
+    return _sum_of_outer_products(casewise_terms, nobs, nstat, clusters)
+
+
+def _sum_of_outer_products(casewise_terms, nobs: int, nstat: int,
+                           clusters: np.ndarray | None):
+    """Return (sum_u z_u z_u', sum_i z_i * z_i) over units u and cases i.
+
+    A unit is one case, or with clusters the sum of the z_i of one cluster.
+    The cases are visited in blocks, in cluster order when there are
+    clusters, and a cluster that continues into the next block carries its
+    partial sum over. So memory stays at one block of z whatever the sizes
+    of the clusters.
+    """
+    total = np.zeros((nstat, nstat), order="F")
+    squares = np.zeros(nstat)
+    order = None if clusters is None else np.argsort(clusters, kind="stable")
+    carry, carry_id = None, None
+    for start in range(0, nobs, _ROWS_PER_BLOCK):
+        if order is None:
+            z = casewise_terms(slice(start, start + _ROWS_PER_BLOCK))
+            squares += np.einsum("ij,ij->j", z, z)
+            total = _add_outer_products(total, z)
+            continue
+        rows = order[start:start + _ROWS_PER_BLOCK]
+        z = casewise_terms(rows)
+        squares += np.einsum("ij,ij->j", z, z)
+        ids = clusters[rows]
+        starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        sums = np.add.reduceat(z, starts, axis=0)
+        if carry is not None:
+            if ids[0] == carry_id:
+                sums[0] += carry
+            else:
+                total = _add_outer_products(total, carry[None, :])
+        # The last cluster of the block may continue in the next block.
+        carry, carry_id = sums[-1].copy(), ids[-1]
+        if len(sums) > 1:
+            total = _add_outer_products(total, sums[:-1])
+    if carry is not None:
+        total = _add_outer_products(total, carry[None, :])
+    upper = np.triu(total)
+    return upper + np.triu(upper, 1).T, squares
+
+
+def _add_outer_products(total: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Add the outer products of the rows of ``rows`` to ``total`` (upper triangle).
+
+    The symmetric rank-k update fills only the upper triangle and costs half a
+    general product. ``rows.T`` of a C-ordered array is Fortran-ordered, so BLAS
+    reads it without a copy.
+    """
+    return blas.dsyrk(1.0, np.ascontiguousarray(rows).T, beta=1.0, c=total, trans=0,
+                      overwrite_c=True)
 
 
 def _univariate_scores(bounds, n_categories) -> np.ndarray:

@@ -50,6 +50,7 @@ from lio_validate.exceptions import (
     IdentificationError,
     LioInputError,
     ListwiseDeletionWarning,
+    LioWarning,
 )
 from lio_validate.inference import (
     covariance_of_estimates,
@@ -59,7 +60,7 @@ from lio_validate.inference import (
 )
 from lio_validate.model import RamModel
 from lio_validate.ordinal_data import MAX_CATEGORIES, encode_ordinal_items
-from lio_validate.partable import ParameterTable
+from lio_validate.partable import ParameterTable, check_group_equal
 from lio_validate.polychoric import OrdinalSampleStatistics, ordinal_sample_statistics
 from lio_validate.samplestats import GroupStatistics, SampleStatistics
 from lio_validate.standardize import standardize
@@ -116,7 +117,8 @@ class DWLSFit:
         The polychoric matrices as covariances with zero means, the form
         that lavaan's ``lavInspect(fit, "sampstat")`` shows.
     implied_thresholds : tuple of numpy.ndarray
-        Implied thresholds per group.
+        Implied thresholds per group on the scale of a unit-variance y*,
+        delta (tau - mu*).
     group_names : tuple of str
         Group labels in order of first appearance ("" for one group).
     converged, iterations, max_abs_gradient, optimizer_message
@@ -125,6 +127,13 @@ class DWLSFit:
         Rows removed by listwise deletion.
     messages : tuple of str
         Every warning issued during the fit.
+    information : numpy.ndarray
+        E = sum_g f_g Delta_g' W_g Delta_g at the estimates.
+    meat : numpy.ndarray or None
+        B = sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g, for the robust
+        estimators.
+    jacobians : tuple of numpy.ndarray
+        Delta_g = d sigma_g / d x' per group at the estimates.
     """
 
     estimator: str
@@ -145,6 +154,9 @@ class DWLSFit:
     optimizer_message: str
     nobs_dropped: int = 0
     messages: tuple[str, ...] = field(default_factory=tuple)
+    information: np.ndarray | None = None
+    meat: np.ndarray | None = None
+    jacobians: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fit_measures",
@@ -156,7 +168,7 @@ class DWLSFit:
 
     def implied_cov(self, group: int = 0) -> np.ndarray:
         """Return the implied y* correlation matrix of one group."""
-        return self.model.implied(self.x, group).sigma
+        return wls_model.correlation_structure(self.structure, self.x, group).sigma
 
 
 def _emit(messages: list[str], text: str, category, stacklevel: int = 3) -> None:
@@ -202,6 +214,20 @@ def fit_dwls(
         Fix latent variances to 1 instead of the first loadings.
     max_categories : int, default 10
         Maximum number of categories of an item.
+    sampling_weights : str, optional
+        Column of sampling weights (lavaan's ``sampling.weights``).
+    cluster : str, optional
+        Column of cluster ids for cluster-robust standard errors and tests
+        (WLSMV and ULSMV only). The estimates do not depend on it.
+    group_equal : sequence of str, optional
+        Kinds of parameters held equal across groups ("thresholds",
+        "loadings", "intercepts", "means", "lv.variances", ...), as lavaan's
+        ``group.equal``.
+    group_partial : sequence of str, optional
+        Parameters exempt from ``group_equal`` ("A1|t2", "A =~ A3").
+    identification : {"lavaan", "wu_estabrook"}, default "lavaan"
+        What equality constraints free in groups 2..G
+        (:func:`lio_validate.wls_table.free_for_identification`).
 
     Returns
     -------
@@ -235,7 +261,14 @@ def fit_dwls(
                                       messages, sampling_weights, cluster)
     group_names = tuple(name for name, _ in prepared.frames)
     table = build_ordinal_table(structural, threshold_terms, levels,
-                                ngroups=len(group_names), std_lv=std_lv)
+                                ngroups=len(group_names), std_lv=std_lv,
+                                group_equal=group_equal, group_partial=group_partial,
+                                identification=identification)
+    _check_group_equal_kinds(table, group_equal, messages)
+
+    for category, text in wls_tests.check_clusters(prepared.clusters, cluster,
+                                                   group_names, table.npar, robust):
+        _emit(messages, text, category)
 
     # Stage 1: thresholds, polychoric correlations and Gamma per group.
     sample = []
@@ -255,9 +288,11 @@ def fit_dwls(
     stats = _correlations_as_moments(sample)
     ordinal_model = build_ordinal_model(table, stats)
     data_blocks = tuple(
+        # With sampling weights lavaan 0.6.14 takes a group's N to be the sum
+        # of its weights. The DWLS weights ignore clusters, as in lavaan 0.7-2.
         wls_model.LeastSquaresData(
-            nobs=s.nobs, wls_obs=s.wls_obs,
-            weights=(1.0 / np.diag(s.gamma) if weighting == "DWLS"
+            nobs=s.weighted_nobs, wls_obs=s.wls_obs,
+            weights=(1.0 / s.independent_gamma_diagonal if weighting == "DWLS"
                      else np.ones(len(s.wls_obs))),
             gamma=s.gamma,
         )
@@ -297,7 +332,7 @@ def fit_dwls(
     fit_measures = _fit_measures(ordinal_model, data_blocks, sample, x, optimum,
                                  deltas, info_inverse, meat, products,
                                  chisq_has_pvalue=weighting != "ULS")
-    estimates = _estimates(final_ram, x, vcov, group_names)
+    estimates = _estimates(ordinal_model, final_ram, x, vcov, group_names)
     free_names = _free_parameter_names(final_table, group_names)
     return DWLSFit(
         estimator=estimator.upper(),
@@ -311,7 +346,8 @@ def fit_dwls(
         sample=sample,
         sample_statistics=stats,
         implied_thresholds=tuple(
-            final_ram.row_values(x)[rows] for rows in ordinal_model.threshold_rows),
+            wls_model.implied_statistics(ordinal_model, x, g)[:len(s.thresholds)]
+            for g, s in enumerate(sample)),
         group_names=group_names,
         converged=optimum.converged,
         iterations=optimum.iterations,
@@ -319,6 +355,9 @@ def fit_dwls(
         optimizer_message=optimum.message,
         nobs_dropped=prepared.nobs_dropped,
         messages=tuple(messages),
+        information=info,
+        meat=meat,
+        jacobians=tuple(deltas),
     )
 
 
@@ -360,6 +399,11 @@ def _prepare_items(parsed: ParsedModel, data, items, group, max_categories,
     prepared, data_messages = prepare_data(parsed, coded, group=group,
                                            weights=sampling_weights, cluster=cluster)
     for text in data_messages:
+        # FIML is for continuous items, so that advice does not apply here.
+        text = text.replace(
+            "use missing='fiml' to keep them",
+            "ordinal items are fitted to complete cases, as in lavaan; treat the "
+            "items as continuous with missing='fiml' to keep them")
         _emit(messages, text, ListwiseDeletionWarning, stacklevel=4)
     return levels, prepared
 
@@ -389,6 +433,9 @@ def _start_values(model: wls_model.OrdinalModel, stats: SampleStatistics,
         positions = ram.free_index[rows]
         is_free = positions >= 0
         x0[positions[is_free]] = statistics.thresholds[is_free]
+    for rows in model.scale_rows:
+        positions = ram.free_index[rows]
+        x0[positions[positions >= 0]] = 1.0
     return x0
 
 
@@ -400,6 +447,22 @@ def _check_degrees_of_freedom(table: ParameterTable, data_blocks) -> None:
             f"{moments} sample statistics, thresholds and polychoric correlations "
             f"(df = {moments - table.npar}). Fix parameters or add items"
         )
+
+
+def _check_group_equal_kinds(table: ParameterTable, group_equal,
+                             messages: list[str]) -> None:
+    kinds = check_group_equal(group_equal)
+    if table.ngroups == 1 and kinds:
+        _emit(messages,
+              f"group_equal={list(kinds)} has no effect without groups; give group=",
+              LioWarning, stacklevel=4)
+    if table.ngroups > 1 and "residuals" in kinds:
+        _emit(messages,
+              "group_equal 'residuals' constrains nothing for ordinal items in the "
+              "delta parameterization, because their residual variances are not "
+              "parameters (each is 1 / delta^2 minus the explained variance of its "
+              "y*), so the constraint is ignored, as lavaan 0.6.14 ignores it",
+              LioWarning, stacklevel=4)
 
 
 def _ram_at(model: wls_model.OrdinalModel, x: np.ndarray) -> RamModel:
@@ -465,7 +528,8 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
         # the (zero) diagonal, as lavaan 0.6.14 does for ordinal items.
         p = len(s.variables)
         pair_residual = residual[nthresholds[g]:]
-        srmr += s.nobs / nobs * np.sqrt(np.sum(pair_residual**2) / (p * (p + 1) / 2))
+        srmr += block.nobs / nobs * np.sqrt(
+            np.sum(pair_residual**2) / (p * (p + 1) / 2))
         implied_correlations.append(wls_model.correlation_structure(model, x, g).sigma)
 
     df = sum(len(b.wls_obs) for b in data_blocks) - model.npar
@@ -476,9 +540,15 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
                                           products)
         baseline_scaled = wls_tests.baseline_scaled_shifted(
             baseline_chisq, baseline_df, data_blocks, nthresholds)
-        catml = wls_tests.catml_inputs(
-            deltas, data_blocks, [s.correlation for s in sample], implied_correlations,
-            nthresholds, info_inverse, df, baseline_df)
+        # lavaan 0.6.14 refits the model as a continuous one on the
+        # polychorics for these indices ("catML"), which fails, and so gives
+        # NA, once scale factors are free (equal thresholds across groups).
+        scale_free = any(np.any(model.ram.free_index[rows] >= 0)
+                         for rows in model.scale_rows)
+        if not scale_free:
+            catml = wls_tests.catml_inputs(
+                deltas, data_blocks, [s.correlation for s in sample],
+                implied_correlations, nthresholds, info_inverse, df, baseline_df)
     return wls_tests.least_squares_fit_measures(
         npar=model.npar, fmin_value=optimum.fmin, chisq=chisq, df=df, nobs=nobs,
         ngroups=ngroups, baseline_chisq=baseline_chisq, baseline_df=baseline_df,
@@ -487,20 +557,37 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
     )
 
 
-def _estimates(ram: RamModel, x: np.ndarray, vcov: np.ndarray,
-               group_names: tuple[str, ...]) -> pd.DataFrame:
-    """Return lavaan's parameter table of estimates, with std_lv and std_all.
+def _standardize_ordinal(structure: wls_model.OrdinalModel, ram: RamModel,
+                         x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return std_lv and std_all of every table row, thresholds included.
 
-    A y* has variance 1, so a threshold keeps its value in both standardized
-    solutions, as does a scale factor.
+    ``ram`` has the item residual variances implied by ``x`` filled in. A
+    threshold and a scale factor keep their values in std_lv. In std_all a
+    threshold is divided by the standard deviation of its y*, 1 / delta (so
+    multiplied by the scale factor delta), and a scale factor becomes 1, as
+    in lavaan 0.6.14's ``standardizedSolution``.
     """
-    frame = ram.table.frame
-    rows = parameter_rows(ram, x, vcov)
     std_lv, std_all = standardize(ram, x)
+    values = ram.row_values(x)
+    frame = ram.table.frame
     op = frame["op"].to_numpy()
     unchanged = (op == "|") | (op == "~*~")
-    std_lv[unchanged] = rows["est"].to_numpy()[unchanged]
-    std_all[unchanged] = rows["est"].to_numpy()[unchanged]
+    std_lv[unchanged] = values[unchanged]
+    for rows, items, scale_rows in zip(structure.threshold_rows,
+                                       structure.threshold_items,
+                                       structure.scale_rows):
+        std_all[rows] = values[rows] * values[scale_rows][items]
+        std_all[scale_rows] = 1.0
+    return std_lv, std_all
+
+
+def _estimates(structure: wls_model.OrdinalModel, ram: RamModel, x: np.ndarray,
+               vcov: np.ndarray, group_names: tuple[str, ...]) -> pd.DataFrame:
+    """Return lavaan's parameter table of estimates, with std_lv and std_all."""
+    frame = ram.table.frame
+    rows = parameter_rows(ram, x, vcov)
+    std_lv, std_all = _standardize_ordinal(structure, ram, x)
+    op = frame["op"].to_numpy()
 
     table = pd.DataFrame({
         "lhs": frame["lhs"].to_numpy(),
@@ -548,14 +635,10 @@ def standardized_solution(fit: DWLSFit) -> pd.DataFrame:
     set to 0.
     """
     frame = fit.table.frame
-    unchanged = frame["op"].isin(["|", "~*~"]).to_numpy()
 
     def stacked(x: np.ndarray) -> np.ndarray:
         ram = _ram_at(fit.structure, x)
-        std_lv, std_all = standardize(ram, x)
-        values = ram.row_values(x)
-        std_lv[unchanged] = values[unchanged]
-        std_all[unchanged] = values[unchanged]
+        std_lv, std_all = _standardize_ordinal(fit.structure, ram, x)
         return np.concatenate([std_lv, std_all])
 
     x = fit.x

@@ -97,9 +97,13 @@ class OrdinalModel:
 
 @dataclass(frozen=True)
 class LeastSquaresData:
-    """The sample side of the fit of one group: s, the weights and Gamma."""
+    """The sample side of the fit of one group: s, the weights and Gamma.
 
-    nobs: int
+    ``nobs`` is the group's number of rows, or the sum of its sampling
+    weights in a weighted fit, as lavaan 0.6.14 counts it.
+    """
+
+    nobs: float
     wls_obs: np.ndarray
     weights: np.ndarray
     gamma: np.ndarray | None

@@ -38,6 +38,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from lio_validate import fit_measures as fm
+from lio_validate.exceptions import DataError, DataWarning, LioInputError
+from lio_validate.ordinal_data import Message
 from lio_validate.polychoric import pair_indices
 from lio_validate.wls_model import LeastSquaresData
 
@@ -50,6 +52,7 @@ __all__ = [
     "scaled_shifted",
     "baseline_scaled_shifted",
     "catml_inputs",
+    "check_clusters",
     "least_squares_fit_measures",
 ]
 
@@ -167,6 +170,80 @@ def baseline_scaled_shifted(chisq: float, df: float, data,
         trace_ugamma += float(np.trace(weighted_gamma))
         trace_ugamma2 += float(np.sum(weighted_gamma * weighted_gamma.T))
     return _scaled_shifted_from_traces(chisq, df, trace_ugamma, trace_ugamma2)
+
+
+# --------------------------------------------------------------------------
+# Clusters
+# --------------------------------------------------------------------------
+
+
+def check_clusters(clusters, column: str | None, group_names, npar: int,
+                   robust: bool) -> list[Message]:
+    """Check the clusters of a fit before stage 1 and return warnings about them.
+
+    With G clusters a cluster-robust Gamma is a sum of G outer products, so
+    the robust covariance matrix of the estimates has rank at most the total
+    number of clusters. Fewer clusters than free parameters therefore leave
+    some combinations of the estimates with zero estimated variance, which
+    the returned DataWarning reports.
+
+    Parameters
+    ----------
+    clusters : sequence of numpy.ndarray or None
+        Per group, the cluster code of each row (from
+        :func:`lio_validate.data_prep.prepare_data`).
+    column : str or None
+        Name of the cluster column, for messages.
+    group_names : sequence of str
+        Group labels ("" for a single group).
+    npar : int
+        Number of free parameters.
+    robust : bool
+        Whether the estimator has robust standard errors (WLSMV, ULSMV).
+
+    Returns
+    -------
+    list of (warning class, str)
+
+    Raises
+    ------
+    LioInputError
+        If clusters are given to DWLS or ULS, whose standard errors do not use
+        Gamma. NOTE: lavaan 0.6.14 instead gives DWLS with ``cluster`` robust
+        standard errors and a Satorra-Bentler test, which is not implemented
+        here.
+    DataError
+        If a group has a single cluster.
+    """
+    if clusters is None:
+        return []
+    if not robust:
+        raise LioInputError(
+            f"cluster={column!r} needs cluster-robust standard errors, which DWLS "
+            "and ULS do not compute. Use estimator='WLSMV' (or 'ULSMV'), or drop "
+            "cluster="
+        )
+    total = 0
+    for codes, name in zip(clusters, group_names):
+        count = len(np.unique(codes))
+        if count < 2:
+            where = f" in group {name!r}" if name else ""
+            raise DataError(
+                f"every row{where} has the same value of the cluster column "
+                f"{column!r}, and cluster-robust standard errors need at least two "
+                "clusters per group. Check the column, or drop cluster= if the rows "
+                "are independent"
+            )
+        total += count
+    if total < npar:
+        return [(DataWarning, (
+            f"the cluster column {column!r} defines {total} clusters, fewer than the "
+            f"{npar} free parameters. The cluster-robust covariance matrix of the "
+            f"estimates then has rank at most {total}, so some standard errors and "
+            "the scaled test are unreliable. Use more clusters or a model with fewer "
+            "parameters"
+        ))]
+    return []
 
 
 # --------------------------------------------------------------------------
