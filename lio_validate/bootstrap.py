@@ -1,9 +1,11 @@
 """Nonparametric bootstrap of a fitted model and the Bollen-Stine test.
 
 Each replicate resamples cases with replacement, within each group for a
-multi-group model and by whole clusters when a cluster column is given, and
-refits the model with the package's own ML estimator, starting from the
-full-sample estimate. Replicate r draws from its own random generator,
+multi-group model and by whole clusters when a cluster column is given (by
+default the fit's own), and refits the model with the package's own ML
+estimator, starting from the full-sample estimate. Fits with sampling
+weights or FIML are rejected, because unweighted complete-data replicates
+would not reproduce their estimator. Replicate r draws from its own random generator,
 ``SeedSequence(seed, spawn_key=(r,))`` (the r-th child of
 ``SeedSequence(seed).spawn``), so a seed gives the same replicates whether
 they run serially, on local processes or on a Dask cluster.
@@ -208,6 +210,33 @@ def _cluster_members(data: pd.DataFrame, cluster: str, engine: FittedEngine):
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
         members.append(tuple(np.split(order, bounds)))
     return tuple(members)
+
+
+def _check_design(fit, cluster: str | None) -> str | None:
+    """Reject fits the replicates cannot refit; return the resampling cluster.
+
+    Each replicate is refitted by unweighted complete-data ML, so a fit with
+    sampling weights or FIML is rejected rather than bootstrapped under
+    another estimator. A fit with a cluster column resamples whole clusters
+    of that column unless ``cluster`` names another one.
+    """
+    options = fit.options
+    if options.get("weights"):
+        raise LioInputError(
+            f"the bootstrap cannot resample a fit with sampling weights (column "
+            f"{options['weights']!r}): its replicates are refitted by unweighted "
+            "ML, which would drop the weights. Use the fit's sandwich standard "
+            "errors, and define indirect effects with ':=' in the model for their "
+            "delta-method SEs"
+        )
+    if options.get("missing") == "fiml":
+        raise LioInputError(
+            "the bootstrap cannot resample a fit with missing='fiml': its "
+            "replicates are refitted by complete-data ML. Use the fit's standard "
+            "errors, or refit with missing='listwise' to bootstrap the complete "
+            "cases"
+        )
+    return cluster if cluster is not None else options.get("cluster")
 
 
 def _prepare(fit, data, cluster: str | None, seed: int | None, transform):
@@ -566,7 +595,8 @@ def bootstrap(
         stores it in the result.
     cluster : str, optional
         Column of cluster ids (for example organisations): whole clusters are
-        resampled, within groups for a multi-group model.
+        resampled, within groups for a multi-group model. Defaults to the
+        fit's own cluster column, if it has one.
     n_jobs : int, default 1
         Local worker processes (joblib); -1 uses every core.
     scheduler : str or dask.distributed.Client, optional
@@ -582,12 +612,19 @@ def bootstrap(
     BootstrapResult
         Call ``.parameter_table()`` or ``.intervals(function)`` for intervals.
 
+    Raises
+    ------
+    LioInputError
+        For a fit with sampling weights or ``missing="fiml"``, which the
+        unweighted complete-data replicates cannot reproduce.
+
     Warns
     -----
     BootstrapWarning
         If replicates failed; they are counted in ``.failures``.
     """
     nboot = _check_nboot(nboot)
+    cluster = _check_design(fit, cluster)
     engine, task = _prepare(fit, data, cluster, seed, None)
     results, executor = run_chunks(
         run_replicates, task, _chunks(nboot, _workers(n_jobs, scheduler), chunk_size),
@@ -693,6 +730,7 @@ def bollen_stine(
     21(2), 205-229.
     """
     nboot = _check_nboot(nboot)
+    cluster = _check_design(fit, cluster)
     engine, task = _prepare(fit, data, cluster, seed, _bollen_stine_frames)
     results, executor = run_chunks(
         run_replicates, task, _chunks(nboot, _workers(n_jobs, scheduler), chunk_size),

@@ -190,7 +190,8 @@ def check_scalar_invariance(fit, factors: Sequence[str] | None = None, *,
             raise LioInputError(
                 f"latent means of {factor!r} cannot be compared: only "
                 f"{len(anchors)} of its items ({', '.join(anchors) or 'none'}) have "
-                "loadings and intercepts held equal across groups, and comparing "
+                "loadings and intercepts (and thresholds, for ordinal items) held "
+                "equal across groups, and comparing "
                 f"means needs at least {min_anchor_items} (scalar or partial scalar "
                 f"invariance; the fit has group_equal={group_equal}). Refit with "
                 "group_equal=['loadings', 'intercepts'] (and group_partial for the "

@@ -296,13 +296,23 @@ def has_common_scale(fit) -> bool:
 
 
 def anchor_items(fit, factor: str) -> list[str]:
-    """Return the indicators of ``factor`` whose loading and intercept are equal."""
+    """Return the indicators of ``factor`` whose loading and intercept are equal.
+
+    An ordinal indicator also needs every threshold equal across groups.
+    """
     frame = fit.parameter_table
     indicators = list(dict.fromkeys(
         frame.loc[(frame["op"] == "=~") & (frame["lhs"] == factor), "rhs"]))
     return [item for item in indicators
             if equal_across_groups(frame, factor, "=~", item)
-            and equal_across_groups(frame, item, "~1", "")]
+            and equal_across_groups(frame, item, "~1", "")
+            and _thresholds_equal(frame, item)]
+
+
+def _thresholds_equal(frame: pd.DataFrame, item: str) -> bool:
+    names = frame.loc[(frame["op"] == "|") & (frame["lhs"] == item), "rhs"]
+    return all(equal_across_groups(frame, item, "|", name)
+               for name in dict.fromkeys(names))
 
 
 def equal_across_groups(frame: pd.DataFrame, lhs: str, op: str, rhs: str) -> bool:

@@ -18,6 +18,14 @@ also reports no MI for candidates that change the covariates' moments.
 Standardized EPCs pass |EPC| through lavaan's std.lv and std.all maps with
 the current estimates in place of the variances, and keep the EPC's sign.
 
+fmin and I are those of the fit's own discrepancy, and N is the number of
+rows it used. With sampling weights, fmin compares the model with the
+weighted sample moments, while I depends on the implied moments only. A
+cluster column changes neither. Under FIML, fmin is minus the observed-data
+log-likelihood per case (relative to the EM-fitted saturated model), and I
+sums the expected information of each missingness pattern at the implied
+moments (lavaan 0.6.14, h1.information = "structured").
+
 References
 ----------
 Saris, W. E., Satorra, A., & Sorbom, D. (1987). The detection and correction
@@ -206,9 +214,13 @@ def _extend(engine: FittedEngine) -> _Extended:
 # --------------------------------------------------------------------------
 
 
-def _score_statistics(extended: _Extended, stats, npar: int):
-    information = ml.expected_information(extended.model, stats, extended.x)
-    gradient = ml.gradient(extended.model, stats, extended.x)
+def _score_statistics(extended: _Extended, stats, npar: int, objective=None):
+    # objective: the fit's discrepancy for the extended model (FittedEngine.
+    # objective); by default the ML discrepancy of the complete-data moments.
+    if objective is None:
+        objective = ml.MLObjective(extended.model, stats)
+    information = objective.information(extended.x)
+    gradient = objective.gradient(extended.x)
     new = np.arange(npar, len(extended.x))
     old = np.arange(npar)
     I11 = information[np.ix_(new, new)]
@@ -317,11 +329,13 @@ def modindices(
     Parameters
     ----------
     fit : SEMResult
-        A model fitted with ML.
+        A model fitted with ML, MLR or MLM, optionally with sampling weights,
+        a cluster column or ``missing="fiml"``.
     data : pandas.DataFrame, optional
         The data the model was fitted to. Only fits with several groups or a
         mean structure need it, because the fit does not store their sample
-        means and group sizes.
+        means and group sizes; clustered and FIML fits always have a mean
+        structure.
     sort : bool, default False
         Sort by decreasing MI; otherwise lavaan's row order.
     minimum_value : float, default 0.0
@@ -346,7 +360,8 @@ def modindices(
     stats = engine.require_stats("modindices()")
 
     extended = _extend(engine)
-    mi, epc, identified = _score_statistics(extended, stats, engine.model.npar)
+    mi, epc, identified = _score_statistics(extended, stats, engine.model.npar,
+                                            engine.objective(extended.model))
     rows = extended.candidate_rows
     sepc_lv, sepc_all, sepc_nox = _standardize_epc(engine, extended.frame, rows, epc)
 

@@ -518,14 +518,6 @@ def test_score_tests_reject_other_data(hs):
         score_tests(fit, hs.iloc[:-3])
 
 
-def test_score_tests_reject_fiml(hs):
-    fit = lv.cfa(HS_MODEL, hs, group="school", group_equal=["loadings"],
-                 missing="fiml")
-
-    with pytest.raises(LioInputError, match="complete-data fits"):
-        score_tests(fit, hs)
-
-
 # --------------------------------------------------------------------------
 # Partial invariance
 # --------------------------------------------------------------------------

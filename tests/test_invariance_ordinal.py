@@ -273,3 +273,29 @@ def test_cli_ordinal_partial_rejected(tmp_path, bfi_edu):
     assert completed.returncode == 2
     assert "--partial" in completed.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# Latent means after the ladder
+# --------------------------------------------------------------------------
+
+
+def test_latent_means_compared_on_scalar_level(ladder):
+    from lio_validate.comparisons import compare_latent_means
+
+    reference = load_reference("bfi_ord_edu_we_scalar")["estimates"]
+    result = compare_latent_means(ladder.fits["scalar"], reference="middle")
+    pairs = result.pairs.set_index(["parameter", "group_a", "group_b"])
+    for factor in ("A", "C"):
+        row = reference[(reference["lhs"] == factor) & (reference["op"] == "~1")
+                        & (reference["group"] == "low")].iloc[0]
+        pair = pairs.loc[(f"{factor} ~1", "middle", "low")]
+        assert pair["difference"] == pytest.approx(row["est"], abs=2e-4)
+        assert pair["se"] == pytest.approx(row["se"], rel=1e-3)
+
+
+def test_latent_means_need_equal_thresholds(ladder):
+    from lio_validate.comparisons import compare_latent_means
+
+    with pytest.raises(LioInputError, match="thresholds, for ordinal items"):
+        compare_latent_means(ladder.fits["metric"])
