@@ -11,9 +11,10 @@ the one before, and writes a results folder:
   result (npar, AIC, BIC, unscaled chisq, scaling factors, the RMSEA of the
   difference test, the changes in TLI and SRMR);
 * ``dmacs.csv``: dMACS per item and focal group, from the configural model or,
-  with ``--partial``, from the final partial model;
+  with ``--partial``, from the final partial model (continuous items only);
 * ``partial_invariance.csv`` and ``score_tests.csv`` (with ``--partial``): the
-  release steps and the score tests of the final model;
+  release steps and the score tests of the final model (for ordinal items,
+  the scaled difference tests of releasing each candidate);
 * ``report.md``: the tables with a short reading of each;
 * ``figures/invariance_ladder.*``: the fit of each level and its change;
 * ``manifest.json``: versions, input checksums, the command, start and end time.
@@ -80,7 +81,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     invariance.add_argument("--partial", action="store_true",
                             help="release equality constraints of the first level "
                             "that fails, largest score test first (Holm-adjusted), "
-                            "until the level is supported")
+                            "until the level is supported; with --ordered, smallest "
+                            "p-value of the scaled difference test first")
     invariance.add_argument("--alpha", type=float, default=0.05,
                             help="significance level of the score tests of --partial "
                             "(default 0.05)")
@@ -120,12 +122,6 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
             [name.strip() for name in args.ordered.split(",") if name.strip()]
     levels = [part.strip() for part in args.levels.split(",") if part.strip()] \
         if args.levels else None
-    if ordered and args.partial:
-        raise LioInputError(
-            "--partial uses score tests, which this version computes for continuous "
-            "items only; run the ordinal ladder without --partial, or free single "
-            "thresholds or loadings by hand with group_partial in Python"
-        )
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
@@ -139,8 +135,8 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
         if args.partial and failed is not None:
             partial = partial_invariance(
                 model_text, frame, args.group, level=failed,
-                levels=levels, estimator=args.estimator, alpha=args.alpha,
-                reference=args.reference)
+                levels=levels, estimator=result.estimator, alpha=args.alpha,
+                reference=args.reference, ordered=ordered)
         drawn = {}
         if hasattr(figures, "plot_invariance_ladder"):
             drawn["invariance_ladder"] = result.plot()
@@ -158,8 +154,10 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
         files["dmacs.csv"] = output.estimates_to_csv(effect.table)
     if partial is not None:
         files["partial_invariance.csv"] = output.estimates_to_csv(partial.steps)
-        files["score_tests.csv"] = output.estimates_to_csv(
-            partial.score_tests.by_parameter)
+        tests = partial.score_tests.by_parameter.copy()
+        if "released" in tests:
+            tests["released"] = tests["released"].map(", ".join)
+        files["score_tests.csv"] = output.estimates_to_csv(tests)
     files["report.md"] = _report(result, partial, effect, args, list(drawn),
                                  run_warnings)
     record = manifest.build_manifest(
@@ -296,10 +294,15 @@ def _partial_section(partial) -> str:
                      _pvalue(row.pvalue_adjusted), _number(row.chisq, 2),
                      f"{row.df_model:g}", _number(row.cfi), _number(row.delta_cfi),
                      _number(row.delta_rmsea), str(row.decision).split(" (")[0]])
-    table = _markdown_table(["step", "released", "score X2", "p (Holm)", "chisq", "df",
+    difference = getattr(partial.score_tests, "test", None)
+    statistic = "score X2" if difference is None else "difference X2"
+    table = _markdown_table(["step", "released", statistic, "p (Holm)", "chisq", "df",
                              "CFI", "d CFI", "d RMSEA", "decision"], rows)
+    chosen = ("the largest significant score test" if difference is None else
+              f"the smallest significant p-value of the {difference} difference "
+              "test of releasing it")
     reading = (f"Starting from the full {partial.level} model, each step released the "
-               "parameter with the largest significant score test and refitted. "
+               f"parameter with {chosen} and refitted. "
                f"Stopped because {partial.stop_reason}. Final group_partial: "
                f"{', '.join(partial.group_partial) or 'none'}; the final model is "
                f"{'supported' if partial.supported else 'not supported'} against the "

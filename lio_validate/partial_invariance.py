@@ -427,7 +427,7 @@ class PartialInvarianceResult:
         The final (partial) model.
     previous_fit : SEMResult
         The fit of ``previous_level``.
-    score_tests : ScoreTests
+    score_tests : ScoreTests or ReleaseTests
         The score tests of the final model.
     stop_reason : str
     dmacs : DMACSResult or None
@@ -492,6 +492,7 @@ def partial_invariance(
     max_released: int | None = None,
     min_anchor_items: int = 2,
     reference: str | None = None,
+    ordered: Sequence[str] | bool | None = None,
 ) -> PartialInvarianceResult:
     """Release equality constraints of one level, largest score test first.
 
@@ -535,6 +536,10 @@ def partial_invariance(
         the identification.
     reference : str, optional
         Reference group of the final model's dMACS.
+    ordered : sequence of str or True, optional
+        Ordinal items: the search runs on the threshold-first ladder with
+        difference tests instead of score tests
+        (:func:`lio_validate.partial_invariance_ordinal.ordinal_partial_invariance`).
 
     Returns
     -------
@@ -555,6 +560,15 @@ def partial_invariance(
     (1998). Assessing measurement invariance in cross-national consumer
     research. Journal of Consumer Research, 25(1), 78-90.
     """
+    if ordered:
+        from lio_validate.partial_invariance_ordinal import ordinal_partial_invariance
+
+        return ordinal_partial_invariance(
+            model, data, group, ordered=ordered, level=level, levels=levels,
+            estimator=None if estimator == "ML" else estimator,
+            group_partial=group_partial, alpha=alpha, adjust=adjust, rule=rule,
+            stop_at_rule=stop_at_rule, max_released=max_released,
+            min_anchor_items=min_anchor_items)
     estimator = str(estimator).upper()
     if estimator not in ("ML", "MLR", "MLM"):
         raise LioInputError(
@@ -603,7 +617,7 @@ def partial_invariance(
             comparison = compare_rows(previous_row, row, added, estimator=estimator,
                                       rule=rule, nobs=current.nobs,
                                       ngroups=current.ngroups, messages=problems)
-            steps.append(_step_record(len(steps), pending, row, comparison))
+            steps.append(step_record(len(steps), pending, row, comparison))
             tests = score_tests(current, frame, kinds=added, adjust=adjust)
             if stop_at_rule and comparison["decision"].startswith("supported"):
                 stop_reason = "the decision rule supports the level"
@@ -646,7 +660,7 @@ def partial_invariance(
     )
 
 
-def _step_record(step: int, pending: dict, row: dict, comparison: dict) -> dict:
+def step_record(step: int, pending: dict, row: dict, comparison: dict) -> dict:
     return {
         "step": step, **pending,
         "chisq": row["chisq"], "df_model": row["df"], "cfi": row["cfi"],

@@ -183,12 +183,14 @@ def free_for_identification(frame: pd.DataFrame, roles, levels: OrdinalLevels,
     parameterization: equal thresholds or intercepts free the scale factors
     and, unless means are equal too, the latent means of groups 2..G.
     ``"wu_estabrook"`` follows Wu and Estabrook (2016) as
-    ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it:
-    equal thresholds free the item intercepts of groups 2..G and the scale
-    factors of items with three or more categories, and equal intercepts
-    then fix the item intercepts again, free the latent means and the scale
-    factors of binary items too. In both, equal loadings with ``std_lv``
-    free the latent variances of groups 2..G unless they are equal too.
+    ``semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016")`` writes it.
+    With equal thresholds, an item with e of its thresholds held equal
+    (those not in ``group_partial``) gets, in groups 2..G, a free scale
+    factor and a free intercept when e >= 2, one of the two when e = 1 (the
+    scale factor if its intercept is held equal, else the intercept), and
+    neither when e = 0. Equal intercepts also free the latent means. In both
+    rules, equal loadings with ``std_lv`` free the latent variances of
+    groups 2..G unless they are equal too.
 
     References
     ----------
@@ -203,12 +205,7 @@ def free_for_identification(frame: pd.DataFrame, roles, levels: OrdinalLevels,
         )
     lhs, op, rhs = (frame[c].to_numpy() for c in ("lhs", "op", "rhs"))
     later = (frame["group"] > 0).to_numpy() & (frame["user"] == 0).to_numpy()
-    in_partial = np.array([key in partial for key in zip(lhs, op, rhs)], dtype=bool)
     is_lv = np.isin(lhs, roles.lv)
-    is_item = np.isin(lhs, list(levels.items))
-    binary = [item for item, count in zip(levels.items, levels.n_categories)
-              if count == 2]
-    is_binary = np.isin(lhs, binary)
     thresholds = "thresholds" in group_equal
     intercepts = "intercepts" in group_equal
     freed = np.zeros(len(frame), dtype=bool)
@@ -225,13 +222,31 @@ def free_for_identification(frame: pd.DataFrame, roles, levels: OrdinalLevels,
                 "thresholds before the intercepts; add 'thresholds' to group_equal"
             )
         if thresholds:
-            freed |= later & (op == "~*~") & (~is_binary | intercepts)
-            freed |= later & (op == "~1") & is_item & ((not intercepts) | in_partial)
+            free_scale, free_intercept = _wu_estabrook_items(levels, partial,
+                                                             intercepts)
+            freed |= later & (op == "~*~") & np.isin(lhs, free_scale)
+            freed |= later & (op == "~1") & np.isin(lhs, free_intercept)
         if intercepts and "means" not in group_equal:
             freed |= later & (op == "~1") & is_lv
     if std_lv and "loadings" in group_equal and "lv.variances" not in group_equal:
         freed |= later & (op == "~~") & (lhs == rhs) & is_lv
     return freed & (frame["free"] == 0).to_numpy()
+
+
+def _wu_estabrook_items(levels: OrdinalLevels, partial: set,
+                        intercepts: bool) -> tuple[list[str], list[str]]:
+    """Return the items whose scale factor, and whose intercept, go free."""
+    free_scale, free_intercept = [], []
+    for item, count in zip(levels.items, levels.n_categories):
+        equal = sum((item, "|", f"t{t}") not in partial for t in range(1, count))
+        intercept_equal = intercepts and (item, "~1", "") not in partial
+        if equal >= 2:
+            free_scale.append(item)
+            if not intercept_equal:
+                free_intercept.append(item)
+        elif equal == 1:
+            (free_scale if intercept_equal else free_intercept).append(item)
+    return free_scale, free_intercept
 
 
 def check_ordinal_terms(parsed: ParsedModel, items: Sequence[str]) -> None:

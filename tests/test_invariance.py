@@ -199,7 +199,7 @@ def test_bfi_ladder_mlr(bfi_edu):
                                 for level in reference["steps"]], rtol=RTOL)
 
 
-def test_fiml_mlr_shows_scaled_indices(hs):
+def test_fiml_mlr_shows_robust_indices(hs):
     data = hs.copy()
     rng = np.random.default_rng(1)
     data.loc[rng.choice(data.index, 30, replace=False), "x1"] = np.nan
@@ -207,9 +207,9 @@ def test_fiml_mlr_shows_scaled_indices(hs):
     result = quiet(invariance, HS_MODEL, data, "school", estimator="MLR",
                    missing="fiml", levels=["configural", "metric"])
 
-    assert result.measure_names["cfi"] == "cfi_scaled"
+    assert result.measure_names["cfi"] == "cfi_robust"
     metric = result.fits["metric"].fit_measures
-    assert result.table["cfi"].iat[1] == metric["cfi_scaled"]
+    assert result.table["cfi"].iat[1] == metric["cfi_robust"]
     assert result.table["chisq"].iat[1] == metric["chisq_scaled"]
     assert dict(result.group_sizes) == {"Pasteur": 156, "Grant-White": 145}
 

@@ -27,7 +27,7 @@ from conftest import read_dataset
 from reference_loader import load_reference
 
 from lio_validate.exceptions import DataError, LioInputError, LioWarning
-from lio_validate.invariance import invariance
+from lio_validate.invariance import DecisionRule, invariance
 from lio_validate.wls import fit_dwls
 from lio_validate.wls_difference import satorra_2000
 
@@ -258,21 +258,35 @@ def test_cli_ordinal_ladder(tmp_path, bfi_edu):
     assert manifest["options"]["estimator"] == "WLSMV"
 
 
-def test_cli_ordinal_partial_rejected(tmp_path, bfi_edu):
-    data = tmp_path / "bfi_edu.csv"
-    bfi_edu.to_csv(data, index=False)
+def test_cli_ordinal_partial_runs(tmp_path, bfi_edu):
+    # Half of the high band's answers 4 to A3 become 2, a change of the
+    # thresholds' spacing that location and scale cannot absorb, so equal
+    # thresholds are rejected for A3 and --partial releases them.
+    data = bfi_edu.copy()
+    moved = (data["education_band"] == "high") & (data["A3"] == 4)
+    moved &= np.arange(len(data)) % 2 == 0
+    data.loc[moved, "A3"] = 2
+    path = tmp_path / "bfi_edu.csv"
+    data.to_csv(path, index=False)
     model = tmp_path / "ac.lav"
     model.write_text(AC_MODEL, encoding="utf-8")
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
     completed = subprocess.run(
-        [sys.executable, "-m", "lio_validate", "invariance", "--data", str(data),
+        [sys.executable, "-m", "lio_validate", "invariance", "--data", str(path),
          "--model", str(model), "--group", "education_band", "--ordered", "all",
-         "--partial", "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+         "--levels", "configural,thresholds", "--partial",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False,
+        env=environment)
 
-    assert completed.returncode == 2
-    assert "--partial" in completed.stderr
-    assert not (tmp_path / "out").exists()
+    assert completed.returncode == 0, completed.stderr
+    steps = pd.read_csv(tmp_path / "out" / "partial_invariance.csv")
+    assert steps["released"].iloc[1] == "A3 | thresholds"
+    tests = pd.read_csv(tmp_path / "out" / "score_tests.csv")
+    assert "A3|t1" not in set(tests["released"])
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "difference X2" in report
 
 
 # --------------------------------------------------------------------------
@@ -299,3 +313,61 @@ def test_latent_means_need_equal_thresholds(ladder):
 
     with pytest.raises(LioInputError, match="thresholds, for ordinal items"):
         compare_latent_means(ladder.fits["metric"])
+
+
+# --------------------------------------------------------------------------
+# Partial invariance
+# --------------------------------------------------------------------------
+
+
+def test_release_test_matches_lavaan(bfi_edu):
+    from lio_validate.partial_invariance_ordinal import release_tests
+
+    expected = load_reference("bfi_ord_edu_partial_tests")["tests"]
+
+    def fit(level_kinds, released):
+        return quiet(fit_dwls, AC_MODEL, bfi_edu, True, group="education_band",
+                     std_lv=True, group_equal=level_kinds, group_partial=released,
+                     identification="wu_estabrook")
+
+    for case, kinds in (("thresholds_a1", ["thresholds"]),
+                        ("scalar_a1", ["thresholds", "loadings", "intercepts"])):
+        current = fit(kinds, [])
+        added = ["thresholds"] if case.startswith("thresholds") else ["intercepts"]
+        tests, _ = release_tests(lambda released, kinds=kinds: fit(kinds, released),
+                                 current, [], added, robust=True)
+        table = tests.by_parameter.set_index("parameter")
+        name = "A1 | thresholds" if case.startswith("thresholds") else "A1 ~1"
+        assert table.loc[name, "df"] == expected[case]["df_diff"]
+        assert table.loc[name, "X2"] == pytest.approx(expected[case]["chisq_diff"],
+                                                      rel=1e-3)
+        assert table.loc[name, "pvalue"] == pytest.approx(expected[case]["pvalue"],
+                                                          abs=1e-6)
+
+
+def test_partial_search_releases_intercept(bfi_edu):
+    from lio_validate.partial_invariance import partial_invariance
+
+    result = quiet(partial_invariance, AC_MODEL, bfi_edu, "education_band",
+                   ordered=True, level="scalar",
+                   rule=DecisionRule(max_cfi_drop=0.003))
+    assert result.group_partial == ("A1 ~1",)
+    assert result.supported
+    assert result.dmacs is None
+    assert result.score_tests.test == "satorra.2000"
+    assert list(result.steps["released"].fillna("")) == ["", "A1 ~1"]
+    refit = result.fit.parameter_table
+    rows = refit[(refit["lhs"] == "A1") & (refit["op"] == "~1")]
+    assert (rows["free"] > 0).sum() == 2
+
+
+def test_partial_keeps_anchor_items(bfi_edu):
+    from lio_validate.partial_invariance_ordinal import candidates
+
+    fit = quiet(fit_dwls, AC_MODEL, bfi_edu, True, group="education_band",
+                std_lv=True, group_equal=["thresholds"],
+                group_partial=[f"A1|t{k}" for k in range(1, 6)],
+                identification="wu_estabrook")
+    names = [candidate["parameter"] for candidate in candidates(fit, ["thresholds"])]
+    assert "A1 | thresholds" not in names
+    assert "A2 | thresholds" in names

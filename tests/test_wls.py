@@ -50,6 +50,9 @@ REFERENCES = [
     "bfi_ord_edu_we_thresholds",
     "bfi_ord_edu_we_metric",
     "bfi_ord_edu_we_scalar",
+    "bfi_ord_edu_partial_thresholds_a1",
+    "bfi_ord_edu_partial_thresholds_a1t5",
+    "bfi_ord_edu_partial_scalar_a1",
 ]
 
 # Fit measures whose lavaan name is the snake_case name with dots.
@@ -77,15 +80,17 @@ def fit_reference(name: str):
     with warnings.catch_warnings():
         # bfi has missing values; lavaan drops those rows too (listwise).
         warnings.simplefilter("ignore", ListwiseDeletionWarning)
-        fit = fit_dwls(reference["model"] if "_we_" not in name else AC_MODEL,
+        semtools = "_we_" in name or "_partial_" in name
+        fit = fit_dwls(AC_MODEL if semtools else reference["model"],
                        reference_data(reference),
                        list(options["ordered"]), estimator=options["estimator"],
                        group=options.get("group"),
                        std_lv=options.get("std.lv", False),
                        group_equal=list(options.get("group.equal", [])),
-                       # The "_we_" fits were written by semTools::measEq.syntax
+                       group_partial=list(options.get("group.partial", [])),
+                       # These fits were written by semTools::measEq.syntax
                        # with the identification of Wu and Estabrook (2016).
-                       identification="wu_estabrook" if "_we_" in name else "lavaan")
+                       identification="wu_estabrook" if semtools else "lavaan")
     return reference, fit
 
 

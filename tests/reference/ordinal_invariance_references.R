@@ -130,3 +130,65 @@ write_json_file(
   ),
   "bfi_ord_edu_ladder.json"
 )
+
+
+# Partial invariance with the same identification ---------------------------------
+#
+# measEq.syntax frees an item's intercept and scale factor only while enough of
+# its thresholds stay equal (two or more: both; one: one of them; none:
+# neither). Each partial fit is compared with its full level by lavTestLRT.
+
+partial_cases <- list(
+  thresholds_a1 = list(level = "thresholds",
+                       partial = paste0("A1|t", 1:5)),
+  thresholds_a1t5 = list(level = "thresholds", partial = "A1|t5"),
+  scalar_a1 = list(level = "scalar", partial = "A1~1")
+)
+partial_tests <- list()
+for (case in names(partial_cases)) {
+  spec <- partial_cases[[case]]
+  constraints <- ladder[[spec$level]]
+  syntax <- as.character(measEq.syntax(
+    env$ac_model, data = env$bfi_edu, ordered = env$ac_items,
+    parameterization = "delta", ID.fac = "std.lv",
+    ID.cat = "Wu.Estabrook.2016", group = "education_band",
+    group.equal = constraints, group.partial = spec$partial
+  ))
+  env[[paste0("syntax_partial_", case)]] <- syntax
+  fit <- fit_and_write(
+    paste0("bfi_ord_edu_partial_", case),
+    paste("bfi 2-factor CFA on A1-A5 and C1-C5 declared ordered, three groups by",
+          "education band, level", spec$level, "with",
+          paste(spec$partial, collapse = ", "), "released, identification of",
+          "Wu and Estabrook (2016), estimator WLSMV"),
+    sprintf(paste('cfa(syntax_partial_%s, data = bfi_edu, ordered = ac_items,',
+                  'group = "education_band", estimator = "WLSMV",',
+                  'parameterization = "delta")'), case),
+    syntax, env,
+    options = list(ordered = I(env$ac_items), estimator = "WLSMV",
+                   group = "education_band", std.lv = TRUE,
+                   group.equal = I(constraints), group.partial = I(spec$partial)),
+    data_file = bfi_file, data_preparation = bfi_preparation,
+    with_vcov = FALSE
+  )
+  lrt <- lavTestLRT(fit, fits[[spec$level]])
+  partial_tests[[case]] <- list(
+    level = spec$level,
+    group_partial = I(spec$partial),
+    chisq_diff = as.numeric(lrt[["Chisq diff"]][2]),
+    df_diff = as.numeric(lrt[["Df diff"]][2]),
+    pvalue = as.numeric(lrt[["Pr(>Chisq)"]][2])
+  )
+}
+write_json_file(
+  list(
+    name = "bfi_ord_edu_partial_tests",
+    description = paste("lavTestLRT of each partial fit against its full level",
+                        "(bfi A/C by education band, WLSMV, satorra.2000)"),
+    lavaan_version = as.character(packageVersion("lavaan")),
+    semtools_version = as.character(packageVersion("semTools")),
+    r_version = R.version.string,
+    tests = partial_tests
+  ),
+  "bfi_ord_edu_partial_tests.json"
+)
