@@ -2,26 +2,42 @@
 
 Each replicate resamples cases with replacement, within each group for a
 multi-group model and by whole clusters when a cluster column is given (by
-default the fit's own), and refits the model with the package's own ML
-estimator, starting from the full-sample estimate. Fits with sampling
-weights or FIML are rejected, because unweighted complete-data replicates
-would not reproduce their estimator. Replicate r draws from its own random generator,
+default the fit's own), and refits the model by the fit's own estimator,
+starting from the full-sample estimate:
+
+* complete data without weights: ML on the replicate's sample moments;
+* sampling weights: every resampled row carries its weight, the weights are
+  rescaled to sum to the replicate's number of rows (as :func:`lio_validate.sem`
+  scales the fit's), and the model is refitted to the weighted moments;
+* ``missing="fiml"``: incomplete rows are resampled like complete ones, and
+  each replicate is refitted by FIML from its own EM moments.
+
+Replicate r draws from its own random generator,
 ``SeedSequence(seed, spawn_key=(r,))`` (the r-th child of
 ``SeedSequence(seed).spawn``), so a seed gives the same replicates whether
 they run serially, on local processes or on a Dask cluster.
 
-A replicate fails when its sample covariance matrix is singular or the
-optimiser does not reach a stationary point. Failures are counted with their
-reasons, a :class:`BootstrapWarning` is issued, and the intervals use the
-replicates that succeeded.
+The weighted bootstrap is the naive with-replacement bootstrap of a weighted
+estimator: clusters (or rows, without a cluster column) are drawn as if the
+first-stage units had been sampled with replacement, and the weights are
+carried along unchanged up to a common factor. It does not rescale the
+weights as Rao and Wu's (1988) bootstrap does, and it knows no strata,
+finite-population correction or calibration; see :func:`bootstrap` for the
+variance it estimates.
+
+A replicate fails when its sample covariance matrix (or, under FIML, its EM
+covariance matrix) is singular or the optimiser does not reach a stationary
+point. Failures are counted with their reasons, a :class:`BootstrapWarning`
+is issued, and the intervals use the replicates that succeeded.
 
 Intervals are computed afterwards from the stored replicate estimates, for
 any function of the free parameters: the parameters themselves, defined
 parameters, indirect effects, standardized values or dominance weights.
 Percentile and BCa intervals are offered. The BCa acceleration uses
-empirical influence values from the casewise ML scores, l_i = grad g' H^-1 s_i
+empirical influence values from the casewise scores, l_i = grad g' H^-1 s_i
 with H the Hessian of ``fmin`` (the infinitesimal jackknife), which costs no
-refits; with clusters the influence of a cluster is the sum over its cases.
+refits. With weights s_i is the case's score times its weight, and with
+clusters the influence of a cluster is the sum over its cases.
 
 References
 ----------
@@ -32,6 +48,10 @@ Efron, B. (1987). Better bootstrap confidence intervals. Journal of the
 American Statistical Association, 82(397), 171-185.
 Efron, B., & Tibshirani, R. J. (1993). An Introduction to the Bootstrap.
 Chapman & Hall, chapters 13 and 14 (percentile and BCa intervals).
+Rao, J. N. K., & Wu, C. F. J. (1988). Resampling inference with complex
+survey data. Journal of the American Statistical Association, 83(401),
+231-241, as the surveysd vignette "Rao-Wu Bootstrap in surveysd" (CRAN)
+states their replicate weights, with m_h = n_h - 1 units drawn per stratum.
 """
 
 from __future__ import annotations
@@ -47,14 +67,26 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from lio_validate import ml
+from lio_validate.api import _fiml_setup
+from lio_validate.data_prep import PreparedData
 from lio_validate.effects import numerical_jacobian
 from lio_validate.engine import FittedEngine, fitted_engine, free_parameter_names
-from lio_validate.exceptions import DataError, LioInputError, LioWarning
+from lio_validate.exceptions import (
+    DataError,
+    LioInputError,
+    LioWarning,
+    NonPositiveDefiniteWarning,
+)
+from lio_validate.fiml import fiml_casewise_scores
 from lio_validate.inference import evaluate_definitions
 from lio_validate.model import build_ram_model
 from lio_validate.parallel import ExecutorInfo, resolve_n_jobs, run_chunks
 from lio_validate.partable import ParameterTable
-from lio_validate.samplestats import GroupStatistics, SampleStatistics
+from lio_validate.samplestats import (
+    GroupStatistics,
+    SampleStatistics,
+    compute_sample_statistics,
+)
 
 __all__ = [
     "BollenStineResult",
@@ -92,7 +124,12 @@ class ReplicateFailure:
 
 @dataclass(frozen=True)
 class _Task:
-    """Everything a worker needs to run replicates, shipped once per worker."""
+    """Everything a worker needs to run replicates, shipped once per worker.
+
+    ``weights`` contains the sampling weights of the rows in ``groups`` (None
+    for an unweighted fit). ``fiml`` marks a fit with ``missing="fiml"``,
+    whose rows may contain NaN.
+    """
 
     table: ParameterTable
     variables: tuple[str, ...]
@@ -101,6 +138,8 @@ class _Task:
     wishart: bool
     start: np.ndarray
     entropy: int
+    weights: tuple[np.ndarray, ...] | None = None
+    fiml: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,25 +195,88 @@ def _chisq(model, stats: SampleStatistics, x: np.ndarray) -> float:
     return float(total)
 
 
+def _weighted_statistics(task: _Task, rows: list[np.ndarray]) -> SampleStatistics:
+    """Weighted moments of a resample, computed as :func:`lio_validate.sem` does."""
+    drawn = [weights[chosen] for weights, chosen in zip(task.weights, rows)]
+    # prepare_data scales the fit's weights to sum to its number of rows over
+    # all groups; the replicate's weights get the same scaling.
+    nobs = sum(len(chosen) for chosen in rows)
+    scale = nobs / sum(float(weights.sum()) for weights in drawn)
+    frames = [(name, pd.DataFrame(values[chosen], columns=list(task.variables)))
+              for (name, values), chosen in zip(task.groups, rows)]
+    with warnings.catch_warnings():
+        # A singular resample becomes a failed replicate below, not a warning.
+        warnings.simplefilter("ignore", NonPositiveDefiniteWarning)
+        stats = compute_sample_statistics(
+            frames, task.variables, wishart=task.wishart,
+            weights=tuple(weights * scale for weights in drawn))
+    if not all(np.isfinite(group.logdet_cov) for group in stats.groups):
+        raise np.linalg.LinAlgError(
+            "the resampled weighted covariance matrix is not positive definite")
+    return stats
+
+
+def _fiml_objective(task: _Task, rows: list[np.ndarray]):
+    """Set up the model, FIML objective and chi-square function of a resample.
+
+    The setup is that of :func:`lio_validate.sem` for ``missing="fiml"``.
+    """
+    frames = []
+    for (name, values), chosen in zip(task.groups, rows):
+        resampled = values[chosen]
+        # EM needs every variable observed; without this check a variable
+        # missing from the whole resample would run EM to its iteration limit.
+        observed = np.sum(~np.isnan(resampled), axis=0)
+        if observed.min() < 2:
+            column = task.variables[int(np.argmin(observed))]
+            where = f" in group {name!r}" if name else ""
+            raise ValueError(f"the resample has fewer than 2 observed values of "
+                             f"{column!r}{where}")
+        frames.append((name, pd.DataFrame(resampled, columns=list(task.variables))))
+    prepared = PreparedData(tuple(frames), sum(len(chosen) for chosen in rows), 0, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model, _, objective = _fiml_setup(task.table, prepared, [])
+    if not np.isfinite(objective.h1_logl):
+        raise np.linalg.LinAlgError(
+            "the EM covariance matrix of the resample is not positive definite")
+    return model, objective, lambda x: 2.0 * objective.nobs * objective.value(x)
+
+
+def _replicate_objective(task: _Task, rows: list[np.ndarray]):
+    """Return the model, discrepancy function and chi-square function of a resample.
+
+    The stages are those :func:`lio_validate.sem` runs for the fit's options,
+    with the parameter table of the fit.
+    """
+    if task.fiml:
+        return _fiml_objective(task, rows)
+    if task.weights is None:
+        groups = tuple(_group_statistics(name, values[chosen], task.wishart)
+                       for (name, values), chosen in zip(task.groups, rows))
+        stats = SampleStatistics(task.variables, groups, task.wishart)
+    else:
+        stats = _weighted_statistics(task, rows)
+    model = build_ram_model(task.table, stats)
+    return model, ml.MLObjective(model, stats), lambda x: _chisq(model, stats, x)
+
+
 def run_replicates(task: _Task, replicates: Sequence[int]) -> _ChunkResult:
     """Resample, refit and record every replicate in ``replicates``."""
     done, estimates, chisq, failures = [], [], [], []
     for replicate in replicates:
         rng = replicate_generator(task.entropy, replicate)
         try:
-            groups = []
-            for (name, values), clusters in zip(task.groups, task.clusters):
-                rows = _resample_rows(rng, len(values), clusters)
-                groups.append(_group_statistics(name, values[rows], task.wishart))
-            stats = SampleStatistics(task.variables, tuple(groups), task.wishart)
-            model = build_ram_model(task.table, stats)
-            optimum = ml.fit_ml(model, stats, task.start.copy())
+            rows = [_resample_rows(rng, len(values), clusters)
+                    for (_, values), clusters in zip(task.groups, task.clusters)]
+            model, objective, chisq_at = _replicate_objective(task, rows)
+            optimum = ml.minimize(objective, model, task.start.copy())
             if not optimum.converged:
                 failures.append(ReplicateFailure(
                     replicate, "the optimiser did not converge (largest |gradient| "
                     f"{optimum.max_abs_gradient:.2g})"))
                 continue
-            statistic = _chisq(model, stats, optimum.x)
+            statistic = chisq_at(optimum.x)
         except (np.linalg.LinAlgError, ArithmeticError, ValueError) as error:
             failures.append(ReplicateFailure(replicate, f"{type(error).__name__}: "
                                                         f"{error}"))
@@ -212,29 +314,39 @@ def _cluster_members(data: pd.DataFrame, cluster: str, engine: FittedEngine):
     return tuple(members)
 
 
-def _check_design(fit, cluster: str | None) -> str | None:
+def _check_design(fit, cluster: str | None, *, test: bool = False) -> str | None:
     """Reject fits the replicates cannot refit; return the resampling cluster.
 
-    Each replicate is refitted by unweighted complete-data ML, so a fit with
-    sampling weights or FIML is rejected rather than bootstrapped under
-    another estimator. A fit with a cluster column resamples whole clusters
-    of that column unless ``cluster`` names another one.
+    ``test=True`` checks for the Bollen-Stine test, whose transformation of
+    the data assumes complete, unweighted data. A fit with a cluster column
+    resamples whole clusters of that column unless ``cluster`` names another
+    one.
     """
     options = fit.options
-    if options.get("weights"):
+    weights = options.get("weights")
+    fiml = options.get("missing") == "fiml"
+    if weights and fiml:
+        # lio_validate.sem rejects this combination; a fit from elsewhere
+        # would need a weighted FIML refit, which does not exist here.
         raise LioInputError(
-            f"the bootstrap cannot resample a fit with sampling weights (column "
-            f"{options['weights']!r}): its replicates are refitted by unweighted "
-            "ML, which would drop the weights. Use the fit's sandwich standard "
-            "errors, and define indirect effects with ':=' in the model for their "
-            "delta-method SEs"
+            f"the bootstrap cannot refit a fit with sampling weights (column "
+            f"{weights!r}) and missing='fiml' together; refit with one of them")
+    if test and weights:
+        raise LioInputError(
+            f"the Bollen-Stine bootstrap cannot test a fit with sampling weights "
+            f"(column {weights!r}): its transformation makes the unweighted moments "
+            "of complete data equal the model's, so the replicates would test the "
+            "unweighted model, not the weighted one. Use the fit's scaled test "
+            "(fit_measures['chisq_scaled']), or bootstrap the parameters with "
+            "bootstrap()"
         )
-    if options.get("missing") == "fiml":
+    if test and fiml:
         raise LioInputError(
-            "the bootstrap cannot resample a fit with missing='fiml': its "
-            "replicates are refitted by complete-data ML. Use the fit's standard "
-            "errors, or refit with missing='listwise' to bootstrap the complete "
-            "cases"
+            "the Bollen-Stine bootstrap cannot test a fit with missing='fiml': its "
+            "transformation of the data to fit the model exactly needs complete "
+            "rows, and no version for missingness patterns is implemented. Use the "
+            "scaled test of an estimator='MLR' fit, or bootstrap the parameters "
+            "with bootstrap()"
         )
     return cluster if cluster is not None else options.get("cluster")
 
@@ -250,7 +362,8 @@ def _prepare(fit, data, cluster: str | None, seed: int | None, transform):
     clusters = _cluster_members(data, cluster, engine) if cluster is not None \
         else tuple(None for _ in frames)
     task = _Task(engine.model.table, tuple(engine.model.table.roles.ov), frames,
-                 clusters, engine.stats.wishart, engine.x.copy(), entropy)
+                 clusters, engine.stats.wishart, engine.x.copy(), entropy,
+                 engine.weights, engine.fiml)
     return engine, task
 
 
@@ -370,14 +483,22 @@ def case_scores(engine: FittedEngine) -> list[np.ndarray]:
     For case i with residual r_i = y_i - mu and P = Sigma^-1, the derivative
     along a row with dSigma = U V' + V U' and dmu is
     -U'PV + (U'P r_i)(V'P r_i) + dmu'P r_i. Without a mean structure mu is the
-    sample mean, as in the fit.
+    sample mean, as in the fit (the weighted mean for a fit with sampling
+    weights). The scores are those of complete data and are not multiplied
+    by the weights.
     """
     model = engine.model
     scores = []
     for group, (_, values) in enumerate(engine.frames):
         moments = model.implied(engine.x, group)
         inverse = np.linalg.inv(moments.sigma)
-        mu = moments.mu if model.table.meanstructure else values.mean(axis=0)
+        if model.table.meanstructure:
+            mu = moments.mu
+        elif engine.weights is not None:
+            weights = engine.weights[group]
+            mu = weights @ values / weights.sum()
+        else:
+            mu = values.mean(axis=0)
         weighted = (values - mu) @ inverse
         U, V, dmu = model.sigma_factors(moments, group)
         rows = -np.einsum("kp,pq,kq->k", U, inverse, V) \
@@ -386,6 +507,59 @@ def case_scores(engine: FittedEngine) -> list[np.ndarray]:
             rows = rows + weighted @ dmu.T
         scores.append(rows @ model.jacobian_free(group))
     return scores
+
+
+def _fiml_case_scores(engine: FittedEngine) -> list[np.ndarray]:
+    """Return the FIML casewise scores per group, in the row order of ``engine.frames``.
+
+    :func:`lio_validate.fiml.fiml_casewise_scores` returns them sorted as
+    :func:`lio_validate.fiml.find_patterns` sorts the cases: by the number of
+    observed values, then by pattern (the order of ``numpy.unique`` over the
+    rows of the observed-value mask), keeping the row order within a pattern.
+    """
+    scores = []
+    for group, (_, values) in enumerate(engine.frames):
+        sorted_scores = fiml_casewise_scores(engine.model, engine.x, group,
+                                             engine.patterns[group])
+        scores.append(sorted_scores[np.argsort(_pattern_order(values))])
+    return scores
+
+
+def _pattern_order(values: np.ndarray) -> np.ndarray:
+    """Row order of :func:`lio_validate.fiml.find_patterns` for rows with a value."""
+    observed = ~np.isnan(values)
+    _, pattern = np.unique(observed, axis=0, return_inverse=True)
+    # lexsort is stable and sorts by its last key first.
+    return np.lexsort((pattern.reshape(-1), observed.sum(axis=1)))
+
+
+def _within_group_weights(weights: np.ndarray) -> np.ndarray:
+    """Scale one group's sampling weights to sum to its number of rows."""
+    return weights * len(weights) / weights.sum()
+
+
+def unit_influence(engine: FittedEngine) -> list[np.ndarray]:
+    """Return the empirical influence of every row on the free parameters, per group.
+
+    Row i of group g gets N d theta / d f_i, the derivative of the estimate
+    with respect to the row's frequency f_i (the infinitesimal jackknife).
+    It equals H^-1 s_i, with H the Hessian of ``fmin`` and s_i the row's
+    contribution to the estimating equations. That contribution is the
+    casewise score for complete data and under FIML. With sampling weights
+    it is the score times the row's weight scaled to sum to n_g within the
+    group, because the weighted moments of group g divide by the group's
+    weight total while ``fmin`` weights the group by n_g / N.
+    """
+    if engine.fiml:
+        hessian = engine.objective().observed_information(engine.x)
+        scores = _fiml_case_scores(engine)
+    else:
+        hessian = ml.observed_information(engine.model, engine.stats, engine.x)
+        scores = case_scores(engine)
+        if engine.weights is not None:
+            scores = [block * _within_group_weights(weights)[:, None]
+                      for block, weights in zip(scores, engine.weights)]
+    return [np.linalg.solve(hessian, block.T).T for block in scores]
 
 
 # --------------------------------------------------------------------------
@@ -436,11 +610,8 @@ class BootstrapResult:
     @cached_property
     def _influence_of_parameters(self) -> np.ndarray:
         """Influence of each resampled unit on the free parameters, (n, npar)."""
-        engine = self.engine
-        hessian = ml.observed_information(engine.model, engine.stats, engine.x)
         blocks = []
-        for group, scores in enumerate(case_scores(engine)):
-            influence = np.linalg.solve(hessian, scores.T).T
+        for group, influence in enumerate(unit_influence(self.engine)):
             if self.cluster_members is not None:
                 influence = np.vstack([influence[rows].sum(axis=0)
                                        for rows in self.cluster_members[group]])
@@ -551,9 +722,13 @@ class BootstrapResult:
             f"Bootstrap: {self.nboot} replicates (seed {self.seed}), "
             f"{len(self.estimates)} succeeded, {self.nfailed} failed",
             f"  resampling: {unit}{within}",
-            f"  ran on: {self.executor.describe()}",
-            "",
         ]
+        if self.engine.weights is not None:
+            lines.append("  refit: weighted ML, each row with its sampling weight "
+                         "(rescaled to sum to the replicate's N)")
+        elif self.engine.fiml:
+            lines.append("  refit: FIML, incomplete rows resampled with the others")
+        lines += [f"  ran on: {self.executor.describe()}", ""]
         table = self.parameter_table(method="percentile")
         lines.append(f"  {'parameter':<36s}{'est':>9s}{'boot se':>9s}"
                      f"{'2.5%':>9s}{'97.5%':>9s}")
@@ -585,9 +760,10 @@ def bootstrap(
     Parameters
     ----------
     fit : SEMResult
-        A model fitted with ML.
+        A model fitted with estimator ML, MLR or MLM, optionally with sampling
+        weights, a cluster column or ``missing="fiml"``.
     data : pandas.DataFrame
-        The data the model was fitted to.
+        The data the model was fitted to, with its weight and cluster columns.
     nboot : int, default 1000
         Number of replicates.
     seed : int, optional
@@ -615,13 +791,40 @@ def bootstrap(
     Raises
     ------
     LioInputError
-        For a fit with sampling weights or ``missing="fiml"``, which the
-        unweighted complete-data replicates cannot reproduce.
+        For invalid options, a fit by another estimator, or a fit with both
+        sampling weights and ``missing="fiml"``.
 
     Warns
     -----
     BootstrapWarning
         If replicates failed; they are counted in ``.failures``.
+
+    Notes
+    -----
+    Every replicate is refitted by the fit's estimator: ML to the sample
+    moments, ML to the weighted moments for a fit with sampling weights, or
+    FIML for ``missing="fiml"``, whose resamples include the incomplete
+    rows. A resampled row keeps its sampling weight, and the replicate's
+    weights are rescaled to sum to its number of rows, as for the fit.
+
+    NOTE: with sampling weights this is the naive bootstrap of a weighted
+    estimator. It estimates the variance of the estimate under
+    with-replacement sampling of the resampled units (clusters, or rows
+    without a cluster column) within each group. The fit's sandwich SEs,
+    cluster-robust with a cluster column, estimate the same variance. It is
+    not a full design-based variance: strata, finite-population corrections
+    and the calibration of the weights are ignored, and the weights are not
+    rescaled as in Rao and Wu's (1988) bootstrap, which draws n_h - 1 of the
+    n_h units of stratum h. For a linear statistic the naive bootstrap
+    variance is (n - 1) / n times the usual with-replacement variance
+    estimate for n resampled units, so it is slightly too small when the
+    clusters are few; the cluster-robust sandwich includes the factor
+    G / (G - 1) for G clusters instead.
+
+    References
+    ----------
+    Rao, J. N. K., & Wu, C. F. J. (1988), as stated in the surveysd vignette
+    "Rao-Wu Bootstrap in surveysd"; see the module documentation.
     """
     nboot = _check_nboot(nboot)
     cluster = _check_design(fit, cluster)
@@ -730,7 +933,7 @@ def bollen_stine(
     21(2), 205-229.
     """
     nboot = _check_nboot(nboot)
-    cluster = _check_design(fit, cluster)
+    cluster = _check_design(fit, cluster, test=True)
     engine, task = _prepare(fit, data, cluster, seed, _bollen_stine_frames)
     results, executor = run_chunks(
         run_replicates, task, _chunks(nboot, _workers(n_jobs, scheduler), chunk_size),

@@ -98,6 +98,9 @@ def rmsea_ci(
     F(chisq; df, lambda) = 0.95 and 0.05 for a 90% interval; each is mapped to
     sqrt(G) sqrt(lambda / (N df)).
     """
+    if not (np.isfinite(chisq) and np.isfinite(df)):
+        # A scaled test without a scaling factor (df = 0): lavaan gives NA.
+        return np.nan, np.nan
     if df <= 0:
         return 0.0, 0.0
     tail = (1.0 - level) / 2.0
@@ -199,9 +202,9 @@ def cfi_robust(chisq: float, df: float, factor: float, baseline_chisq: float,
 
 def tli_robust(chisq: float, df: float, factor: float, baseline_chisq: float,
                baseline_df: float, baseline_factor: float) -> float:
-    """Robust TLI, not truncated."""
+    """Robust TLI, not truncated; NaN without degrees of freedom, as in lavaan 0.6.14."""
     if df <= 0:
-        return 1.0
+        return np.nan
     baseline_term = (baseline_chisq - baseline_factor * baseline_df) * df
     if baseline_term == 0.0:
         return np.nan

@@ -138,7 +138,7 @@ def ordinal_invariance(
     effect_sizes : bool, default True
         Not used: dMACS (Nye & Drasgow, 2011) is defined for continuous items,
         so no effect size is computed for ordinal ones. With True, the
-        result's ``messages`` say so.
+        result's ``messages`` record that.
     min_group_size : int, optional
         Smallest group accepted.
 

@@ -236,8 +236,11 @@ def check_clusters(clusters, column: str | None, group_names, npar: int,
             )
         total += count
     if total < npar:
+        counted = (f"defines {total} clusters" if len(group_names) == 1 else
+                   f"defines {total} clusters in all (counted within each of the "
+                   f"{len(group_names)} groups)")
         return [(DataWarning, (
-            f"the cluster column {column!r} defines {total} clusters, fewer than the "
+            f"the cluster column {column!r} {counted}, fewer than the "
             f"{npar} free parameters. The cluster-robust covariance matrix of the "
             f"estimates then has rank at most {total}, so some standard errors and "
             "the scaled test are unreliable. Use more clusters or a model with fewer "

@@ -354,18 +354,12 @@ def test_indirect_effect_of_weighted_clustered_fit_equals_lavaan():
 # --------------------------------------------------------------------------
 
 
-def test_bootstrap_rejects_weighted_fit():
+def test_bollen_stine_rejects_weighted_fit():
+    # Resampling weighted and FIML fits is tested in test_bootstrap_design.py;
+    # the Bollen-Stine transformation assumes complete unweighted data.
     _, fit, data = _case("sim_weighted_ml_diagnostics")
     with pytest.raises(lv.LioInputError, match="sampling weights"):
-        bootstrap(fit, data, nboot=2, seed=1)
-    with pytest.raises(lv.LioInputError, match="sampling weights"):
         bollen_stine(fit, data, nboot=2, seed=1)
-
-
-def test_bootstrap_rejects_fiml_fit():
-    _, fit, data = _case("hsm_cfa_fiml_ml_diagnostics")
-    with pytest.raises(lv.LioInputError, match="missing='fiml'"):
-        bootstrap(fit, data, nboot=2, seed=1)
 
 
 def test_bootstrap_of_clustered_fit_resamples_its_clusters():

@@ -43,3 +43,15 @@ fit_and_write(
   options = list(weights = "w", cluster = "org", estimator = "MLR"),
   data_file = sim_file
 )
+
+# A just-identified factor (df = 0): lavaan reports no scaling factor, so the
+# scaled RMSEA and its interval are NA while the robust RMSEA is 0.
+env$sim_df0_model <- "ext =~ ext1 + ext2 + ext3"
+fit_and_write(
+  "sim_onefactor_df0_weighted_mlr",
+  "One factor with three indicators (df = 0) on simulated data with sampling weights w, MLR",
+  'cfa(sim_df0_model, data = sim, sampling.weights = "w", estimator = "MLR")',
+  env$sim_df0_model, env,
+  options = list(weights = "w", estimator = "MLR"),
+  data_file = sim_file
+)
