@@ -22,6 +22,11 @@ from lio_validate.invariance import invariance  # noqa: E402
 from lio_validate.partial_invariance import partial_invariance, score_tests  # noqa: E402
 from lio_validate.effect_sizes import dmacs  # noqa: E402
 from lio_validate.cross_check import CrossCheck, cross_check  # noqa: E402
+from lio_validate.discriminant import (  # noqa: E402
+    discriminant_validity,
+    htmt,
+    latent_correlations,
+)
 from lio_validate.comparisons import (  # noqa: E402
     compare_groups,
     compare_latent_means,

@@ -1,9 +1,9 @@
 """The ``run-sem`` job: data file and model in, complete results folder out.
 
 Stages: resolve the inputs (the bundled example when none are given), read
-the data, fit the model, compute the reliability of every scale, draw the
-figures, write the report and the manifest, and move the whole folder into
-place at once. A failure at any stage leaves no results folder behind.
+the data, fit the model, compute the reliability of every scale and the
+discriminant validity of the factors, draw the figures, write the report and
+the manifest, and move the whole folder into place at once. A failure at any stage leaves no results folder behind.
 """
 
 from __future__ import annotations
@@ -255,6 +255,14 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         reliability_result = reliability(frame, {k: list(v) for k, v in scales.items()}) \
             if scales else None
 
+        # Discriminant validity (HTMT and Fornell-Larcker) compares the factors
+        # whose 2 or more indicators are data columns, so it needs two of them.
+        discriminant_result = None
+        if len(scales_from_model(spec.model_text, frame.columns)) >= 2:
+            from lio_validate.discriminant import discriminant_validity
+
+            discriminant_result = discriminant_validity(fit, frame)
+
         # Figures.
         estimates = fit.estimates
         drawn = {}
@@ -290,12 +298,18 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         "r_squared.csv": output.estimates_to_csv(
             fit.r_squared.rename("r_squared").reset_index()),
     }
+    if discriminant_result is not None:
+        # Written directly, because estimates_to_csv would move the group and
+        # se columns to the front.
+        files["discriminant_validity.csv"] = discriminant_result.long_table().to_csv(
+            index=False, lineterminator="\n")
     if boot is not None:
         files["bootstrap.csv"] = output.estimates_to_csv(
             pd.concat(boot_tables, ignore_index=True))
     files["report.md"] = report.render_report_markdown(
         fit=fit, reliability=reliability_result, figures=list(drawn),
         data_path=str(spec.data_path), warnings=run_warnings,
+        discriminant=discriminant_result,
     )
     from lio_validate import report_html
 

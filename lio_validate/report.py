@@ -1,10 +1,10 @@
 """Markdown report of a run (``report.md`` in the results folder).
 
 The report gathers the data and model summary, the fit measures, reliability,
-standardized loadings, structural paths, R², the warnings of the run and the figures,
-each table followed by a short plain-language reading. This is the only place where
-numbers are rounded: three decimals, p-values below .001 as "< .001". The files next
-to the report keep full precision.
+discriminant validity, standardized loadings, structural paths, R², the warnings
+of the run and the figures, each table followed by a short plain-language reading.
+This is the only place where numbers are rounded: three decimals, p-values below
+.001 as "< .001". The files next to the report keep full precision.
 """
 
 from __future__ import annotations
@@ -25,6 +25,23 @@ HU_BENTLER_1999 = (
     "Hu, L., & Bentler, P. M. (1999). Cutoff criteria for fit indexes in covariance "
     "structure analysis: Conventional criteria versus new alternatives. *Structural "
     "Equation Modeling, 6*(1), 1-55. https://doi.org/10.1080/10705519909540118"
+)
+FORNELL_LARCKER_1981 = (
+    "Fornell, C., & Larcker, D. F. (1981). Evaluating structural equation models "
+    "with unobservable variables and measurement error. *Journal of Marketing "
+    "Research, 18*(1), 39-50."
+)
+HENSELER_2015 = (
+    "Henseler, J., Ringle, C. M., & Sarstedt, M. (2015). A new criterion for "
+    "assessing discriminant validity in variance-based structural equation "
+    "modeling. *Journal of the Academy of Marketing Science, 43*(1), 115-135. "
+    "https://doi.org/10.1007/s11747-014-0403-8"
+)
+ROEMER_2021 = (
+    "Roemer, E., Schuberth, F., & Henseler, J. (2021). HTMT2 - an improved "
+    "criterion for assessing discriminant validity in structural equation "
+    "modeling. *Industrial Management & Data Systems*. "
+    "https://doi.org/10.1108/IMDS-02-2021-0082"
 )
 
 # Cut-offs for good fit from Hu and Bentler (1999), and the looser values that are
@@ -407,6 +424,122 @@ def _reliability_reading(reliability: pd.DataFrame) -> str:
     return " ".join(sentences)
 
 
+def _largest_by_factor(pairs: pd.DataFrame, column: str) -> dict:
+    """Map (group, factor) to the (value, other factor) of largest |column|."""
+    largest: dict = {}
+    for row in pairs.itertuples(index=False):
+        value = getattr(row, column)
+        if not _is_number(value):
+            continue
+        pairs_both_ways = ((row.factor_1, row.factor_2), (row.factor_2, row.factor_1))
+        for factor, other in pairs_both_ways:
+            key = (row.group, factor)
+            if key not in largest or abs(value) > abs(largest[key][0]):
+                largest[key] = (value, other)
+    return largest
+
+
+def _value_with_factor(entry: tuple | None) -> str:
+    if entry is None:
+        return "NA"
+    return f"{_bounded(entry[0])} ({_escape(entry[1])})"
+
+
+def _discriminant_section(result: Any) -> str:
+    from lio_validate.discriminant import HTMT_LIBERAL, HTMT_STRICT
+
+    several_groups = set(result.htmt["group"]) != {""}
+    method = "HTMT2" if result.htmt_method == "htmt2" else "HTMT"
+    highest_htmt = _largest_by_factor(result.htmt, "htmt")
+    rows = []
+    for row in result.fornell_larcker.itertuples(index=False):
+        verdict = "NA" if pd.isna(row.criterion_met) else \
+            ("met" if row.criterion_met else "not met")
+        correlation = None if not row.most_correlated_factor else \
+            (row.max_abs_correlation, row.most_correlated_factor)
+        rows.append(
+            [_escape(row.factor)] + ([_escape(row.group)] if several_groups else [])
+            + [_bounded(row.ave), _bounded(row.sqrt_ave),
+               _value_with_factor(correlation), verdict,
+               _value_with_factor(highest_htmt.get((row.group, row.factor)))]
+        )
+    header = ["Factor"] + (["Group"] if several_groups else []) + [
+        "AVE", "\u221aAVE", "Highest |r|", "Fornell-Larcker", f"Highest {method}"]
+    header = [_escape(cell) for cell in header]
+    numeric = [False] * (2 if several_groups else 1) + [True, True, True, False, True]
+    table = _table(header, rows, numeric)
+    return _section("Discriminant validity", table,
+                    _discriminant_reading(result, method, HTMT_STRICT, HTMT_LIBERAL))
+
+
+def _discriminant_reading(result: Any, method: str, strict: float,
+                          liberal: float) -> str:
+    def pair_name(row) -> str:
+        text = f"{_escape(row.factor_1)} and {_escape(row.factor_2)}"
+        return text + (f" in group {_escape(row.group)}" if row.group else "")
+
+    kind = result.correlation_type.replace("pearson", "Pearson")
+    mean = "geometric" if result.htmt_method == "htmt2" else "arithmetic"
+    source = "Roemer et al., 2021" if result.htmt_method == "htmt2" else \
+        "Henseler et al., 2015"
+    sentences = [
+        f"{method} ({source}) divides the {mean} mean of the absolute {kind} "
+        "correlations between the items of two factors by that within each factor; "
+        f"a value of {_cutoff(strict)} or more (strict) or {_cutoff(liberal)} or more "
+        "(liberal) means that the items do not tell the two factors apart "
+        "(Henseler et al., 2015)."
+    ]
+    values = pd.to_numeric(result.htmt["htmt"], errors="coerce")
+    high = result.htmt[values >= strict]
+    if high.empty:
+        sentences.append(
+            f"All {len(values)} HTMT values are below {_cutoff(strict)}.")
+    else:
+        listed = [f"{pair_name(row)} ({_bounded(row.htmt)})"
+                  for row in high.itertuples(index=False)]
+        above_liberal = int((values >= liberal).sum())
+        sentences.append(
+            f"{len(high)} of {len(values)} HTMT values reach {_cutoff(strict)}: "
+            f"{_list_names(listed)}; {above_liberal} of them reach {_cutoff(liberal)}."
+        )
+    sentences.append(
+        "The Fornell-Larcker criterion (Fornell & Larcker, 1981) asks that the "
+        "square root of a factor's AVE exceed its absolute correlation with every "
+        "other factor."
+    )
+    table = result.fornell_larcker
+    failed = table[table["criterion_met"].eq(False).fillna(False).to_numpy(bool)]
+    undefined = table[table["criterion_met"].isna().to_numpy(bool)]
+    if failed.empty:
+        evaluated = "every factor with an AVE" if len(undefined) else "every factor"
+        in_groups = ", in every group" if set(table["group"]) != {""} else ""
+        sentences.append(f"It holds for {evaluated}{in_groups}.")
+    else:
+        listed = [
+            f"{_escape(row.factor)}"
+            + (f" in group {_escape(row.group)}" if row.group else "")
+            + f" (\u221aAVE {_bounded(row.sqrt_ave)} against "
+            f"|r| = {_bounded(row.max_abs_correlation)} with "
+            f"{_escape(row.most_correlated_factor)})"
+            for row in failed.itertuples(index=False)
+        ]
+        sentences.append(f"It fails for {_list_names(listed)}.")
+    if not undefined.empty:
+        names = [_escape(name) for name in dict.fromkeys(undefined["factor"])]
+        sentences.append(
+            f"It is not evaluated for {_list_names(names)}, whose AVE is undefined "
+            "(as in semTools, a factor with an item that also loads on another "
+            "factor gets none)."
+        )
+    for note in result.notes:
+        sentences.append(_escape(note[0].upper() + note[1:]) + ".")
+    sentences.append(
+        "discriminant_validity.csv holds every HTMT value, the latent correlations "
+        "with their standard errors and both criteria."
+    )
+    return " ".join(sentences)
+
+
 def _parameter_rows(
     rows: pd.DataFrame, several_groups: bool, first: str, second: str
 ) -> list[list[str]]:
@@ -630,12 +763,14 @@ def render_report_markdown(
     figures: Sequence[str] | Mapping[str, str] = (),
     title: str = "Structural equation model results",
     significance_level: float = 0.05,
+    discriminant: Any = None,
 ) -> str:
     """Render the report of a run as Markdown.
 
-    Sections: data and model, model fit, reliability (if given), standardized
-    loadings, structural paths, defined parameters (if any), R² (if given),
-    warnings, figures and references. Each table is followed by a short reading.
+    Sections: data and model, model fit, reliability (if given), discriminant
+    validity (if given), standardized loadings, structural paths, defined
+    parameters (if any), R² (if given), warnings, figures and references. Each
+    table is followed by a short reading.
     Numbers are rounded to three decimals, and p-values below .001 are shown as
     "< .001". Values bounded by 1 (fit indices, reliability, R², p) are written
     without the leading zero, as APA style does.
@@ -678,6 +813,10 @@ def render_report_markdown(
         First-level heading of the report.
     significance_level : float, default 0.05
         Level at which the reading calls a path significant.
+    discriminant : DiscriminantValidityResult, optional
+        HTMT and Fornell-Larcker results
+        (:func:`lio_validate.discriminant.discriminant_validity`), reported
+        after reliability with their references.
 
     Returns
     -------
@@ -737,6 +876,8 @@ def render_report_markdown(
     ]
     if reliability is not None and not reliability.empty:
         sections.append(_reliability_section(reliability))
+    if discriminant is not None and not discriminant.htmt.empty:
+        sections.append(_discriminant_section(discriminant))
     if (ops == "=~").any():
         sections.append(_loadings_section(table, several_groups))
     if (ops == "~").any():
@@ -748,5 +889,10 @@ def render_report_markdown(
     sections.append(_warnings_section(warnings))
     if figures:
         sections.append(_figures_section(figures))
-    sections.append(_section("References", HU_BENTLER_1999))
+    references = [HU_BENTLER_1999]
+    if discriminant is not None and not discriminant.htmt.empty:
+        references += [FORNELL_LARCKER_1981, HENSELER_2015]
+        if discriminant.htmt_method == "htmt2":
+            references.append(ROEMER_2021)
+    sections.append(_section("References", *references))
     return "\n\n".join(sections) + "\n"
