@@ -216,6 +216,12 @@ def free_for_identification(frame: pd.DataFrame, roles, levels: OrdinalLevels,
             if "means" not in group_equal:
                 freed |= later & (op == "~1") & is_lv
     else:
+        if not std_lv:
+            raise ModelSpecificationError(
+                "the identification of Wu and Estabrook (2016) is defined here with "
+                "unit latent variances in the first group, as semTools' measEq.syntax "
+                "writes it by default (ID.fac = 'std.lv'); pass std_lv=True"
+            )
         if intercepts and not thresholds:
             raise ModelSpecificationError(
                 "the identification of Wu and Estabrook (2016) constrains the "

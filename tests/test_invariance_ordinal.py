@@ -371,3 +371,9 @@ def test_partial_keeps_anchor_items(bfi_edu):
     names = [candidate["parameter"] for candidate in candidates(fit, ["thresholds"])]
     assert "A1 | thresholds" not in names
     assert "A2 | thresholds" in names
+
+
+def test_wu_estabrook_needs_std_lv(bfi_edu):
+    with pytest.raises(LioInputError, match="std_lv=True"):
+        quiet(fit_dwls, AC_MODEL, bfi_edu, True, group="education_band",
+              group_equal=["thresholds"], identification="wu_estabrook")
