@@ -144,6 +144,7 @@ def sem(
     cluster: str | None = None,
     group_equal=None,
     group_partial=None,
+    identification: Literal["lavaan", "wu_estabrook"] = "lavaan",
 ) -> SEMResult:
     """Fit a structural equation model written in lavaan syntax.
 
@@ -181,16 +182,28 @@ def sem(
         "means", "residuals", "residual.covariances", "lv.variances",
         "lv.covariances", "regressions" (lavaan's ``group.equal``).
     group_partial : sequence of str, optional
-        Parameters exempt from ``group_equal`` ("visual =~ x2").
+        Parameters exempt from ``group_equal`` ("visual =~ x2", "A1|t1").
+    identification : {"lavaan", "wu_estabrook"}, default "lavaan"
+        For ordinal items in several groups, what equality constraints free
+        in groups 2..G. "lavaan": equal thresholds free the scale factors and
+        latent means, as lavaan's ``group.equal``. "wu_estabrook": equal
+        thresholds free the scale factors and item intercepts, and equal
+        intercepts then free the latent means (Wu & Estabrook, 2016, as
+        ``semTools::measEq.syntax``); use it with ``std_lv=True``.
     ordered : sequence of str or True, optional
         Items to treat as ordinal (True: every observed variable).
     weights : str, optional
-        Column of sampling weights, normalized to sum to N; estimates are
-        pseudo-ML with sandwich SEs and the Yuan-Bentler test (lavaan's
-        ``sampling.weights``).
+        Column of sampling weights, normalized to sum to N (lavaan's
+        ``sampling.weights``). With continuous items the estimates are
+        pseudo-ML with sandwich SEs and the Yuan-Bentler test. With ordinal
+        items the thresholds, polychorics and Gamma come from weighted
+        frequency tables and casewise scores.
     cluster : str, optional
         Column of cluster ids (e.g. organisations); SEs and the test are
-        cluster-robust (lavaan's ``cluster`` for a single-level model).
+        cluster-robust (lavaan's ``cluster`` for a single-level model). For
+        ordinal items, casewise scores are summed within clusters as in
+        Mplus TYPE=COMPLEX and lavaan 0.7, because lavaan 0.6.14 ignores
+        ``cluster`` for them.
     missing : {"listwise", "fiml"}, default "listwise"
         "listwise" drops rows with a missing value on a model variable
         (reported as a ListwiseDeletionWarning). "fiml" (lavaan's "ml") keeps
@@ -215,13 +228,19 @@ def sem(
     if estimator is None:
         # lavaan's default: WLSMV when items are declared ordinal, else ML.
         estimator = "WLSMV" if ordered else "ML"
+    if identification != "lavaan" and not ordered:
+        raise LioInputError(
+            f"identification={identification!r} applies to ordinal items only; "
+            "declare them with ordered= or leave identification at 'lavaan'"
+        )
     if ordered and str(estimator).upper() in _ORDINAL_ESTIMATORS:
         _check_options(estimator, information, missing, likelihood, ordered, weights,
                        cluster, group_equal)
         return _fit_ordinal(model, data, ordered, estimator=str(estimator).upper(),
                             group=group, std_lv=std_lv, weights=weights,
                             cluster=cluster, group_equal=group_equal or (),
-                            group_partial=group_partial or ())
+                            group_partial=group_partial or (),
+                            identification=identification)
     estimator, information, fiml = _check_options(
         estimator, information, missing, likelihood, ordered, weights, cluster,
         group_equal,
@@ -384,15 +403,34 @@ def _plain(value):
 
 
 def _fit_ordinal(model, data, ordered, *, estimator, group, std_lv, weights=None,
-                 cluster=None, group_equal=(), group_partial=()) -> SEMResult:
+                 cluster=None, group_equal=(), group_partial=(),
+                 identification="lavaan") -> SEMResult:
     """Fit ordinal items by DWLS/ULS and wrap the result as an SEMResult."""
-    from lio_validate import __version__
-    from lio_validate.wls import fit_dwls, standardized_solution
+    from lio_validate.wls import fit_dwls
 
     fit = fit_dwls(model, getattr(data, "frame", data), ordered, estimator=estimator,
                    group=group, std_lv=std_lv, sampling_weights=weights,
                    cluster=cluster, group_equal=group_equal,
-                   group_partial=group_partial)
+                   group_partial=group_partial, identification=identification)
+    options = dict(weights=weights, cluster=cluster,
+                   group_equal=list(table_group_equal(group_equal)),
+                   group_partial=list(group_partial or ()),
+                   identification=identification)
+    return ordinal_result(fit, model, ordered, group=group, std_lv=std_lv,
+                          options=options)
+
+
+def ordinal_result(fit, model, ordered, *, group: str | None, std_lv: bool,
+                   options: dict | None = None) -> SEMResult:
+    """Wrap a :class:`lio_validate.wls.DWLSFit` as an SEMResult.
+
+    ``options`` adds entries (weights, cluster, group_equal, ...) to the
+    options recorded on the result.
+    """
+    from lio_validate import __version__
+    from lio_validate.wls import standardized_solution
+
+    estimator = fit.estimator
     names = list(fit.sample_statistics.variables)
     implied = [pd.DataFrame(fit.implied_cov(g), index=names, columns=names)
                for g in range(len(fit.group_names))]
@@ -426,7 +464,8 @@ def _fit_ordinal(model, data, ordered, *, estimator, group, std_lv, weights=None
         model_text=model if isinstance(model, str) else model.text,
         options={"estimator": estimator, "group": group, "std_lv": std_lv,
                  "ordered": ordered if isinstance(ordered, bool) else list(ordered),
-                 "missing": "listwise", "version": __version__},
+                 "missing": "listwise", **(options or {}),
+                 "version": __version__},
         nobs_dropped=fit.nobs_dropped,
         warnings=tuple(fit.messages),
     )
