@@ -26,6 +26,7 @@ status; errors the user can fix are raised as LioInputError.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -56,6 +57,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="model file in lavaan syntax (.lav)")
     invariance.add_argument("--group", required=True,
                             help="column whose values define the groups")
+    invariance.add_argument("--codebook", type=Path,
+                            help="YAML codebook of the data file (default: "
+                            "<data>.codebook.yaml or codebook.yaml beside it), "
+                            "applied as run-sem applies it")
+    invariance.add_argument("--weights",
+                            help="column of sampling weights (default: the "
+                            "codebook's)")
+    invariance.add_argument("--cluster",
+                            help="column of cluster ids for cluster-robust tests "
+                            "(default: the codebook's)")
 
     # Estimation and levels.
     invariance.add_argument("--estimator",
@@ -108,9 +119,10 @@ def _read_model(path: Path) -> str:
 
 def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
     from lio_validate import figures, manifest, output
+    from lio_validate.codebook import codebook_path_for, prepare_survey
     from lio_validate.invariance import INVARIANCE_COLUMNS, invariance
-    from lio_validate.io import read_data
     from lio_validate.partial_invariance import partial_invariance
+    from lio_validate.pipeline import codebook_ordered
 
     started = datetime.now(timezone.utc)
     stamp = started.strftime("%Y%m%d-%H%M%S")
@@ -118,7 +130,7 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
     output.check_output_directory(out_dir)
     ordered = None
     if args.ordered:
-        ordered = True if args.ordered.strip() == "all" else \
+        ordered = True if args.ordered.strip().lower() == "all" else \
             [name.strip() for name in args.ordered.split(",") if name.strip()]
     levels = [part.strip() for part in args.levels.split(",") if part.strip()] \
         if args.levels else None
@@ -126,22 +138,34 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
         model_text = _read_model(args.model)
-        frame = read_data(args.data).frame
+        # The data go through the codebook (missing codes, text answers,
+        # reverse-keyed items, design columns) as in run-sem.
+        codebook_path = args.codebook or codebook_path_for(args.data)
+        survey = prepare_survey(args.data, codebook_path, weight=args.weights,
+                                cluster=args.cluster)
+        frame = survey.frame
+        weights = args.weights or survey.weight
+        cluster = args.cluster or survey.cluster
+        ordered = codebook_ordered(ordered, args.estimator, survey)
         result = invariance(model_text, frame, args.group, estimator=args.estimator,
                             levels=levels, ordered=ordered, missing=args.missing,
-                            reference=args.reference)
+                            reference=args.reference, weights=weights,
+                            cluster=cluster)
         partial = None
         failed = result.first_rejected_level
         if args.partial and failed is not None:
             partial = partial_invariance(
                 model_text, frame, args.group, level=failed,
                 levels=levels, estimator=result.estimator, alpha=args.alpha,
-                reference=args.reference, ordered=ordered)
+                reference=args.reference, ordered=ordered, weights=weights,
+                cluster=cluster)
         drawn = {}
         if hasattr(figures, "plot_invariance_ladder"):
             drawn["invariance_ladder"] = result.plot()
     run_warnings = list(dict.fromkeys(str(w.message) for w in caught
                                       if issubclass(w.category, LioWarning)))
+    for text in run_warnings:
+        print(f"warning: {text}", file=sys.stderr)
     finished = datetime.now(timezone.utc)
 
     effect = partial.dmacs if partial is not None else result.dmacs
@@ -165,8 +189,12 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
         options={"group": args.group, "estimator": result.estimator,
                  "missing": args.missing, "levels": list(result.levels),
                  "reference": args.reference, "partial": bool(args.partial),
-                 "alpha": args.alpha, "ordered": args.ordered, "out": str(out_dir)},
-        input_files={"data": args.data, "model": args.model},
+                 "alpha": args.alpha, "ordered": ordered, "weights": weights,
+                 "cluster": cluster,
+                 "codebook": None if codebook_path is None else str(codebook_path),
+                 "out": str(out_dir)},
+        input_files={"data": args.data, "model": args.model,
+                     **({"codebook": Path(codebook_path)} if codebook_path else {})},
         model_text=model_text, seed=None, started=started, finished=finished,
         warnings=run_warnings,
         convergence={level: {"converged": fit.converged, "iterations": fit.iterations,

@@ -674,6 +674,8 @@ def invariance(
     reference: str | None = None,
     effect_sizes: bool = True,
     min_group_size: int | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
 ) -> InvarianceResult:
     """Fit and compare the levels of measurement invariance across groups.
 
@@ -714,6 +716,10 @@ def invariance(
     min_group_size : int, optional
         Smallest group accepted; groups must in any case have more rows than
         the model has observed variables.
+    weights, cluster : str, optional
+        Columns of sampling weights and cluster ids, as for
+        :func:`lio_validate.api.sem`. With either, ML fits report the scaled
+        test and robust indices, so the ladder compares them as for MLR.
 
     Returns
     -------
@@ -753,7 +759,7 @@ def invariance(
         return ordinal_invariance(
             model, data, group, ordered=ordered, estimator=estimator, levels=levels,
             group_partial=group_partial, rule=rule, effect_sizes=effect_sizes,
-            min_group_size=min_group_size)
+            min_group_size=min_group_size, weights=weights, cluster=cluster)
     estimator = "ML" if estimator is None else str(estimator).upper()
     if estimator not in _ESTIMATORS:
         raise LioInputError(
@@ -776,13 +782,17 @@ def invariance(
             fits[name] = sem(model, frame, estimator=estimator, group=group,
                              missing=missing, std_lv=std_lv,
                              group_equal=list(group_equal),
-                             group_partial=list(group_partial))
+                             group_partial=list(group_partial),
+                             weights=weights, cluster=cluster)
             kinds[name] = group_equal
     reissue_warnings(caught, messages)
 
+    # With weights or clusters an ML fit is pseudo-ML with the Yuan-Bentler
+    # test, and lavTestLRT then takes the scaled difference as for MLR.
+    compared = "MLR" if estimator == "ML" and (weights or cluster) else estimator
     problems: list[str] = []
     table = mark_levels_after_rejection(
-        _ladder_table(fits, kinds, estimator, rule, problems))
+        _ladder_table(fits, kinds, compared, rule, problems))
     for text in problems:
         warnings.warn(text, LioWarning, stacklevel=2)
     messages.extend(problems)
@@ -795,12 +805,12 @@ def invariance(
         fits=fits,
         group_equal=kinds,
         estimator=estimator,
-        difference_test="standard" if estimator == "ML" else "satorra.bentler.2001",
+        difference_test="standard" if compared == "ML" else "satorra.bentler.2001",
         rule=rule,
         group_names=tuple(fits[resolved[0][0]].group_names),
         group_sizes=sizes,
         dmacs=effect,
-        measure_names=ladder_measure_names(fits, estimator),
+        measure_names=ladder_measure_names(fits, compared),
         messages=tuple(messages),
     )
 

@@ -114,6 +114,8 @@ def ordinal_invariance(
     rule: DecisionRule | None = None,
     effect_sizes: bool = True,
     min_group_size: int | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
 ) -> InvarianceResult:
     """Fit and compare the threshold-first invariance ladder of ordinal items.
 
@@ -141,6 +143,9 @@ def ordinal_invariance(
         result's ``messages`` record that.
     min_group_size : int, optional
         Smallest group accepted.
+    weights, cluster : str, optional
+        Columns of sampling weights and cluster ids
+        (:func:`lio_validate.wls.fit_dwls`).
 
     Returns
     -------
@@ -184,13 +189,15 @@ def ordinal_invariance(
         for name, group_equal in resolved:
             fit = fit_dwls(model, frame, ordered, estimator=estimator, group=group,
                            std_lv=True, group_equal=group_equal,
-                           group_partial=group_partial, identification="wu_estabrook")
+                           group_partial=group_partial, identification="wu_estabrook",
+                           sampling_weights=weights, cluster=cluster)
             raw[name] = fit
             fits[name] = ordinal_result(
                 fit, model, ordered, group=group, std_lv=True,
                 options={"group_equal": list(group_equal),
                          "group_partial": list(group_partial),
-                         "identification": "wu_estabrook"})
+                         "identification": "wu_estabrook",
+                         "weights": weights, "cluster": cluster})
             kinds[name] = group_equal
     reissue_warnings(caught, messages)
     if effect_sizes:

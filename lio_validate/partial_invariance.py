@@ -493,6 +493,8 @@ def partial_invariance(
     min_anchor_items: int = 2,
     reference: str | None = None,
     ordered: Sequence[str] | bool | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
 ) -> PartialInvarianceResult:
     """Release equality constraints of one level, largest score test first.
 
@@ -540,6 +542,10 @@ def partial_invariance(
         Ordinal items: the search runs on the threshold-first ladder with
         difference tests instead of score tests
         (:func:`lio_validate.partial_invariance_ordinal.ordinal_partial_invariance`).
+    weights, cluster : str, optional
+        Columns of sampling weights and cluster ids. Score tests of such fits
+        are not available for continuous items, which raises LioInputError;
+        the ordinal search takes them.
 
     Returns
     -------
@@ -568,7 +574,7 @@ def partial_invariance(
             estimator=None if estimator == "ML" else estimator,
             group_partial=group_partial, alpha=alpha, adjust=adjust, rule=rule,
             stop_at_rule=stop_at_rule, max_released=max_released,
-            min_anchor_items=min_anchor_items)
+            min_anchor_items=min_anchor_items, weights=weights, cluster=cluster)
     estimator = str(estimator).upper()
     if estimator not in ("ML", "MLR", "MLM"):
         raise LioInputError(
@@ -601,7 +607,8 @@ def partial_invariance(
 
     def fit_level(kinds, released):
         return sem(model, frame, estimator=estimator, group=group, std_lv=std_lv,
-                   group_equal=list(kinds), group_partial=list(released))
+                   group_equal=list(kinds), group_partial=list(released),
+                   weights=weights, cluster=cluster)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -279,6 +279,8 @@ def ordinal_partial_invariance(
     stop_at_rule: bool = True,
     max_released: int | None = None,
     min_anchor_items: int = 2,
+    weights: str | None = None,
+    cluster: str | None = None,
 ):
     """Release equality constraints of one ordinal level, smallest p-value first.
 
@@ -296,6 +298,9 @@ def ordinal_partial_invariance(
     alpha, adjust, rule, stop_at_rule, max_released, min_anchor_items
         As for :func:`lio_validate.partial_invariance.partial_invariance`;
         an anchor item keeps every constrained kind of the level equal.
+    weights, cluster : str, optional
+        Columns of sampling weights and cluster ids
+        (:func:`lio_validate.wls.fit_dwls`).
 
     Returns
     -------
@@ -350,13 +355,15 @@ def ordinal_partial_invariance(
     def fit_level(kinds, released) -> DWLSFit:
         return fit_dwls(model, frame, ordered, estimator=estimator, group=group,
                         std_lv=True, group_equal=list(kinds),
-                        group_partial=list(released), identification="wu_estabrook")
+                        group_partial=list(released), identification="wu_estabrook",
+                        sampling_weights=weights, cluster=cluster)
 
     def wrap(fit: DWLSFit, kinds, released):
         return ordinal_result(fit, model, ordered, group=group, std_lv=True,
                               options={"group_equal": list(kinds),
                                        "group_partial": list(released),
-                                       "identification": "wu_estabrook"})
+                                       "identification": "wu_estabrook",
+                                       "weights": weights, "cluster": cluster})
 
     messages: list[str] = []
     problems: list[str] = []

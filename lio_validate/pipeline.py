@@ -203,6 +203,28 @@ def _check_double_reverse(reverse: tuple[str, ...], survey) -> None:
         )
 
 
+def codebook_ordered(ordered, estimator: str | None, survey):
+    """Return the ordinal items of the fit: the command's, else the codebook's.
+
+    The codebook's ``ordered`` items are used when the estimator is one for
+    ordinal items. With the default or a continuous estimator they are
+    fitted as continuous, which a warning states, because the estimator is
+    the analyst's choice and ML with robust corrections is common for
+    five-point items.
+    """
+    if ordered is not None or not survey.ordered:
+        return ordered
+    estimator = (estimator or "ML").upper()
+    if estimator in ("WLSMV", "DWLS", "ULSMV", "ULS"):
+        return list(survey.ordered)
+    warnings.warn(
+        f"the codebook declares {len(survey.ordered)} item(s) ordinal (ordered:), "
+        f"but estimator {estimator} fits them as continuous. Pass --ordered all or "
+        "--estimator WLSMV to fit them as ordinal",
+        LioWarning, stacklevel=3)
+    return None
+
+
 def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
     """Run the whole job and write the results folder; return its path."""
     from lio_validate import figures, manifest, output, report
@@ -228,8 +250,9 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         # only a default for comparisons, not a reason to fit groups here.
         weights = spec.weights or survey.weight
         cluster = spec.cluster or survey.cluster
+        ordered = codebook_ordered(spec.ordered, spec.estimator, survey)
         fit = sem(spec.model_text, frame, estimator=spec.estimator, group=spec.group,
-                  ordered=spec.ordered,
+                  ordered=ordered,
                   missing=spec.missing, weights=weights, cluster=cluster,
                   group_equal=spec.group_equal)
 
@@ -323,7 +346,7 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
         # weights and cluster are the columns used, from the command line or
         # the codebook; the estimator is ML with robust inference when set.
         options={"estimator": fit.estimator, "group": spec.group,
-                 "ordered": spec.ordered, "missing": spec.missing,
+                 "ordered": ordered, "missing": spec.missing,
                  "weights": weights, "cluster": cluster,
                  "codebook": None if codebook_path is None else str(codebook_path),
                  "group_equal": list(spec.group_equal),

@@ -542,10 +542,9 @@ def _fit_measures(model, data_blocks, sample, x, optimum, deltas, info_inverse, 
             baseline_chisq, baseline_df, data_blocks, nthresholds)
         # lavaan 0.6.14 refits the model as a continuous one on the
         # polychorics for these indices ("catML"), which fails, and so gives
-        # NA, once scale factors are free (equal thresholds across groups).
-        scale_free = any(np.any(model.ram.free_index[rows] >= 0)
-                         for rows in model.scale_rows)
-        if not scale_free:
+        # NA, once scale factors, y* intercepts or latent means are free (as
+        # equal thresholds across groups free them).
+        if not _has_free_location_or_scale(model):
             catml = wls_tests.catml_inputs(
                 deltas, data_blocks, [s.correlation for s in sample],
                 implied_correlations, nthresholds, info_inverse, df, baseline_df)
@@ -579,6 +578,13 @@ def _standardize_ordinal(structure: wls_model.OrdinalModel, ram: RamModel,
         std_all[rows] = values[rows] * values[scale_rows][items]
         std_all[scale_rows] = 1.0
     return std_lv, std_all
+
+
+def _has_free_location_or_scale(model: wls_model.OrdinalModel) -> bool:
+    """Return whether a scale factor, y* intercept or latent mean is free."""
+    frame = model.ram.table.frame
+    rows = frame["op"].isin(["~*~", "~1"]).to_numpy()
+    return bool(np.any(model.ram.free_index[rows] >= 0))
 
 
 def _estimates(structure: wls_model.OrdinalModel, ram: RamModel, x: np.ndarray,

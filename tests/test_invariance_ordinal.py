@@ -377,3 +377,64 @@ def test_wu_estabrook_needs_std_lv(bfi_edu):
     with pytest.raises(LioInputError, match="std_lv=True"):
         quiet(fit_dwls, AC_MODEL, bfi_edu, True, group="education_band",
               group_equal=["thresholds"], identification="wu_estabrook")
+
+
+def test_binary_thresholds_level_has_no_robust_indices(bfi_edu):
+    # lavaan 0.6.14 gives NA for cfi.robust once y* intercepts are free,
+    # because its catML refit of the model fails.
+    data = bfi_edu.copy()
+    for item in ("A1", "A2", "A3", "A4", "A5", "C1", "C2", "C3", "C4", "C5"):
+        data[item] = np.where(data[item].isna(), np.nan, (data[item] >= 4) * 1.0)
+    configural = quiet(fit_dwls, AC_MODEL, data, True, group="education_band",
+                       std_lv=True, identification="wu_estabrook")
+    thresholds = quiet(fit_dwls, AC_MODEL, data, True, group="education_band",
+                       std_lv=True, group_equal=["thresholds"],
+                       identification="wu_estabrook")
+    assert np.isfinite(configural.fit_measures["cfi_robust"])
+    assert np.isnan(thresholds.fit_measures["cfi_robust"])
+    assert np.isnan(thresholds.fit_measures["rmsea_robust"])
+
+
+# --------------------------------------------------------------------------
+# Survey design: the bundled example's codebook, weights and clusters
+# --------------------------------------------------------------------------
+
+EXAMPLE = ROOT / "lio_validate" / "examples" / "nea_example"
+
+
+def test_cli_invariance_applies_codebook(tmp_path):
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "lio_validate", "invariance",
+         "--data", str(EXAMPLE / "survey.sav"), "--model", str(EXAMPLE / "model.lav"),
+         "--group", "education", "--levels", "configural,metric",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600, check=False,
+        env=environment)
+
+    assert completed.returncode == 0, completed.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))
+    options = manifest["options"]
+    assert options["weights"] == "weight"
+    assert options["cluster"] == "org_id"
+    assert options["codebook"].endswith("codebook.yaml")
+    assert "ordinal" in completed.stderr
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "satorra.bentler.2001" in report
+
+
+def test_weighted_ladder_compares_scaled_statistics():
+    from lio_validate.codebook import prepare_survey
+
+    survey = quiet(prepare_survey, EXAMPLE / "survey.sav", EXAMPLE / "codebook.yaml")
+    model = (EXAMPLE / "model.lav").read_text(encoding="utf-8")
+    result = quiet(invariance, model, survey.frame, "education",
+                   levels=["configural", "metric"], weights="weight",
+                   cluster="org_id")
+    table = result.table
+    assert result.difference_test == "satorra.bentler.2001"
+    metric = result.fits["metric"].fit_measures
+    assert table["chisq"].iat[1] == metric["chisq_scaled"]
+    assert np.isfinite(table["delta_scaling_factor"].iat[1])
+    assert result.fits["metric"].options["weights"] == "weight"
