@@ -277,6 +277,15 @@ def run_sem_job(spec: JobSpec, argv: list[str]) -> Path:
             or scales_from_model(spec.model_text, frame.columns)
         reliability_result = reliability(frame, {k: list(v) for k, v in scales.items()}) \
             if scales else None
+        if reliability_result is not None and ordered:
+            # NOTE: ordinal reliability (polychoric alpha, categorical omega of
+            # Green & Yang 2009) is not computed; the table says so.
+            warnings.warn(
+                "reliability.csv treats the scale items as continuous (alpha from "
+                "covariances, omega, CR and AVE from a one-factor ML CFA per scale), "
+                "while the model was fitted to them as ordinal; the AVE of the "
+                "ordinal fit is in discriminant_validity.csv",
+                LioWarning, stacklevel=2)
 
         # Discriminant validity (HTMT and Fornell-Larcker) compares the factors
         # whose 2 or more indicators are data columns, so it needs two of them.

@@ -269,6 +269,14 @@ def fit_dwls(
     for category, text in wls_tests.check_clusters(prepared.clusters, cluster,
                                                    group_names, table.npar, robust):
         _emit(messages, text, category)
+    if cluster is not None:
+        # Stated for reviewers who compare with lavaan 0.6.14.
+        _emit(messages,
+              f"cluster={cluster!r}: the standard errors and the scaled test sum the "
+              "casewise scores of the ordinal items within clusters, as Mplus "
+              "(TYPE=COMPLEX) and lavaan 0.7 do; lavaan 0.6.14 ignores cluster for "
+              "ordinal items, so its numbers for this fit are those without clusters",
+              LioWarning)
 
     # Stage 1: thresholds, polychoric correlations and Gamma per group.
     sample = []
