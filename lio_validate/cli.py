@@ -127,9 +127,9 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
         changes["scheduler"] = args.scheduler
     if args.codebook:
         changes["codebook_path"] = args.codebook
-    if args.ordered:
-        changes["ordered"] = True if args.ordered.strip().lower() == "all" else tuple(
-            part.strip() for part in args.ordered.split(",") if part.strip())
+    if args.ordered is not None:
+        changes["ordered"] = _ordered_items(args.ordered, spec.model_text,
+                                            spec.model_path or spec.spec_path)
     if args.group_equal:
         changes["group_equal"] = tuple(
             part.strip() for part in args.group_equal.split(",") if part.strip())
@@ -147,6 +147,54 @@ def _run_sem(args: argparse.Namespace, argv: list[str]) -> int:
     out = run_sem_job(spec, argv)
     print(f"results written to {out}")
     return 0
+
+
+def _ordered_items(text: str, model_text: str,
+                   model_source: Path | None) -> bool | tuple[str, ...]:
+    """Parse --ordered: ``all`` in any letter case, or items of the model.
+
+    Every listed item must be an observed variable of the model. The model's
+    own check then names any of them that is not a column of the data, with
+    its model line, so a listed item is never silently ignored.
+    """
+    from lio_validate.data_prep import model_variables
+    from lio_validate.io_common import _describe_missing
+    from lio_validate.syntax import parse_model
+
+    if text.strip().lower() == "all":
+        return True
+    items = tuple(dict.fromkeys(part.strip() for part in text.split(",")
+                                if part.strip()))
+    if not items:
+        raise LioInputError(
+            f"--ordered {text!r} lists no item. Give 'all' or the ordinal items "
+            "separated by commas, for example --ordered x1,x2,x3"
+        )
+    latent, first_line = model_variables(parse_model(model_text))
+    observed = list(first_line)
+    where = f" in {model_source}" if model_source is not None else ""
+    latent_listed = [item for item in items if item in latent]
+    if latent_listed:
+        raise LioInputError(
+            f"--ordered lists the latent variable(s) "
+            f"{', '.join(map(repr, latent_listed))} of the model{where}. List the "
+            "observed items that are ordinal, or use --ordered all"
+        )
+    unknown = [item for item in items if item not in observed]
+    if unknown:
+        if len(unknown) == 1:
+            not_observed = "which is not an observed variable"
+        else:
+            not_observed = "which are not observed variables"
+        observed_list = ", ".join(observed[:12])
+        if len(observed) > 12:
+            observed_list += f", ... ({len(observed)} in all)"
+        raise LioInputError(
+            f"--ordered lists {_describe_missing(unknown, observed)}, {not_observed} "
+            f"of the model{where} (its observed variables: {observed_list}). Check "
+            "the spelling, or use --ordered all"
+        )
+    return items
 
 
 def main(argv: list[str] | None = None) -> int:

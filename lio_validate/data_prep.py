@@ -7,15 +7,23 @@ to do about it, before any estimation starts.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from lio_validate.exceptions import DataError, ModelSpecificationError
+from lio_validate.ordinal_data import category_numbers
 from lio_validate.syntax import ParsedModel
 
-__all__ = ["PreparedData", "prepare_data", "model_variables"]
+__all__ = [
+    "PreparedData",
+    "group_label",
+    "group_names",
+    "model_variables",
+    "prepare_data",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,9 @@ def model_variables(parsed: ParsedModel) -> tuple[list[str], dict[str, int]]:
     latent = list(dict.fromkeys(t.lhs for t in parsed.terms if t.op == "=~"))
     first_line: dict[str, int] = {}
     for term in parsed.terms:
-        for name in (term.lhs, term.rhs):
+        # The right side of "x1 | t1" names a threshold, not a variable.
+        names = (term.lhs,) if term.op == "|" else (term.lhs, term.rhs)
+        for name in names:
             if name and name not in latent and name not in first_line:
                 first_line[name] = term.line
     return latent, first_line
@@ -93,6 +103,8 @@ def _check_numeric_by_column(frame: pd.DataFrame, columns: list[str]) -> pd.Data
         series = frame[column]
         if pd.api.types.is_bool_dtype(series):
             series = series.astype(float)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = _categorical_values(series, column)
         if not pd.api.types.is_numeric_dtype(series):
             converted = pd.to_numeric(series, errors="coerce")
             bad = series[converted.isna() & series.notna()].astype(str).unique()[:3]
@@ -112,6 +124,106 @@ def _check_numeric_by_column(frame: pd.DataFrame, columns: list[str]) -> pd.Data
             "replace them with valid numbers or missing values"
         )
     return values
+
+
+def _categorical_values(series: pd.Series, column: str) -> pd.Series:
+    """Convert a Categorical with numeric categories to floats.
+
+    Text categories are value labels, not values, and coding them by their
+    position would rank them alphabetically in what pd.read_spss returns, so
+    they raise a DataError.
+    """
+    numbers = category_numbers(series.cat.categories)
+    if numbers is not None:
+        codes = series.cat.codes.to_numpy()
+        return pd.Series(np.where(codes >= 0, numbers[codes], np.nan),
+                         index=series.index, name=series.name)
+    if series.cat.ordered:
+        raise DataError(
+            f"column {column!r} is an ordered pandas Categorical with text "
+            f"categories {list(series.cat.categories)}, which have no numeric "
+            "values for a continuous fit. Fit it as an ordinal item with "
+            f"ordered=[{column!r}, ...] (--ordered on the command line), or recode "
+            "the answers as numbers"
+        )
+    raise DataError(
+        f"column {column!r} is an unordered pandas Categorical with the text "
+        f"categories {list(series.cat.categories)}, which have neither numeric "
+        "values nor a known order. Read .sav and .dta files with "
+        "lio_validate.read_data, which keeps the numeric codes and their value "
+        "labels (or pass convert_categoricals=False to pd.read_spss), or recode "
+        "the answers as numbers"
+    )
+
+
+def group_label(value: object) -> str:
+    """Return the name of the group of one value of a group column.
+
+    A whole-number float is named without its ".0", as R's as.character()
+    writes it and so as lavaan 0.6 names groups. pandas stores an integer
+    column with missing values as float, and its groups are still "1" and "2".
+
+    Parameters
+    ----------
+    value : object
+        A non-missing value of the group column.
+
+    Returns
+    -------
+    str
+        The group name used in every table and message of a fit.
+
+    References
+    ----------
+    Rosseel, Y. (2012). lavaan: An R package for structural equation
+    modeling. Journal of Statistical Software, 48(2), 1-36.
+    """
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def group_names(values: Sequence[object], column: str) -> list[str]:
+    """Return the group name of each distinct value of the group column.
+
+    Parameters
+    ----------
+    values : sequence
+        The distinct non-missing values of the column, in group order.
+    column : str
+        The group column, named in the error.
+
+    Returns
+    -------
+    list of str
+        :func:`group_label` of each value, in the order of ``values``.
+
+    Raises
+    ------
+    DataError
+        If two different values have the same name, such as the text "1"
+        and the number 1, because no output could distinguish their groups.
+    """
+    names = [group_label(value) for value in values]
+    values_by_name: dict[str, list[object]] = {}
+    for name, value in zip(names, values):
+        values_by_name.setdefault(name, []).append(value)
+    for name, same in values_by_name.items():
+        if len(same) > 1:
+            described = " and ".join(
+                f"{_plain(value)!r} ({type(_plain(value)).__name__})" for value in same)
+            raise DataError(
+                f"the group column {column!r} has the values {described}, which "
+                f"{'both' if len(same) == 2 else 'all'} name group {name!r}. Recode "
+                "the column so that each group has a single value of a single type "
+                "(all numbers or all text)"
+            )
+    return names
+
+
+def _plain(value: object) -> object:
+    # A numpy scalar prints as np.int64(1); its Python value prints as 1.
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _design_column(frame: pd.DataFrame, name: str, role: str) -> pd.Series:
@@ -218,8 +330,10 @@ def prepare_data(
         names = [""]
     else:
         labels = labels[complete]
-        names = [str(level) for level in pd.unique(labels)]
-        masks = [(labels == level).to_numpy() for level in pd.unique(labels)]
+        # Groups in order of first appearance, as lavaan orders them.
+        levels = list(pd.unique(labels))
+        names = group_names(levels, group)
+        masks = [(labels == level).to_numpy() for level in levels]
     frames = tuple((name, values[mask]) for name, mask in zip(names, masks))
     prepared = PreparedData(
         frames, nobs_total, dropped, group_missing,

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lio_validate.data_prep import group_label
 from lio_validate.exceptions import DataError, DataWarning, LioInputError
 from lio_validate.fiml import em_saturated, find_patterns
 from lio_validate.ordinal_data import encode_ordinal_items
@@ -961,8 +962,8 @@ def _data_by_group(fit, data: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "pass the data frame that was fitted"
         )
     labels = data[group]
-    # The fit names each group by str() of its value, in order of appearance.
-    text = labels.map(lambda value: str(value) if pd.notna(value) else None)
+    # The fit names each group by group_label() of its value.
+    text = labels.map(lambda value: group_label(value) if pd.notna(value) else None)
     frames = {}
     for name in fit.group_names:
         frames[name] = data[(text == name).to_numpy()]

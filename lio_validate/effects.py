@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from lio_validate.data_prep import group_label
 from lio_validate.engine import FittedEngine, fitted_engine
 from lio_validate.exceptions import LioInputError, LioWarning
 from lio_validate.model import RamModel
@@ -312,12 +313,14 @@ def _groups(engine: FittedEngine, group: str | None) -> list[int]:
     if group is None:
         return list(range(len(engine.group_names)))
     names = [str(name) for name in engine.group_names]
-    if str(group) not in names:
+    # group_label() names 7.0 and 7 both "7", as the fit named the groups.
+    label = group_label(group)
+    if label not in names:
         raise LioInputError(
             f"unknown group {group!r}; the model was fitted to the groups "
             f"{', '.join(map(repr, names))}"
         )
-    return [names.index(str(group))]
+    return [names.index(label)]
 
 
 # --------------------------------------------------------------------------

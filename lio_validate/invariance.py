@@ -46,7 +46,7 @@ from scipy import stats as scipy_stats
 
 from lio_validate import fit_measures as fm
 from lio_validate.api import sem
-from lio_validate.data_prep import prepare_data
+from lio_validate.data_prep import group_names, prepare_data
 from lio_validate.effect_sizes import DMACSResult, dmacs
 from lio_validate.exceptions import DataError, LioInputError, LioWarning
 from lio_validate.syntax import parse_model
@@ -423,7 +423,7 @@ def check_groups(model: str, data, group: str, *, missing: str = "listwise",
     p = len(variables)
     needed = p + 1 if min_group_size is None else max(p + 1, int(min_group_size))
 
-    present = [str(label) for label in pd.unique(frame[group].dropna())]
+    present = group_names(list(pd.unique(frame[group].dropna())), group)
     with_rows = [name for name, _ in prepared.frames]
     lost = [name for name in present if name not in with_rows]
     if lost:

@@ -57,6 +57,17 @@ class JobSpec:
     options: Mapping[str, object] = field(default_factory=dict)
 
 
+def _spec_ordered(value):
+    """Read a spec's ``ordered``: ``all`` (any case), a comma list or a YAML list."""
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return True
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value)
+    return value
+
+
 def _read_text(path: Path, what: str) -> str:
     if not path.is_file():
         raise LioInputError(f"the {what} file {str(path)!r} does not exist; check the path")
@@ -134,7 +145,7 @@ def load_spec(path: Path, out_dir: Path | None) -> JobSpec:
         model_text=model_text,
         out_dir=Path(out),
         estimator=spec.get("estimator"),
-        ordered=spec.get("ordered"),
+        ordered=_spec_ordered(spec.get("ordered")),
         group=spec.get("group"),
         missing=str(spec.get("missing", "listwise")),
         weights=spec.get("weights"),

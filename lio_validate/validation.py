@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lio_validate.data_prep import group_names
 from lio_validate.exceptions import DataError
 
 __all__ = ["SurveyRoles", "validate_survey"]
@@ -307,7 +308,7 @@ def _group_codes(
     if group is None:
         return None, []
     codes, uniques = pd.factorize(frame[group], sort=True)
-    return codes, [str(value) for value in uniques]
+    return codes, group_names(list(uniques), group)
 
 
 def _check_groups(
