@@ -17,7 +17,6 @@ import pandas as pd
 from lio_validate import ml
 from lio_validate.data_prep import prepare_data
 from lio_validate.exceptions import (
-    LioWarning,
     ConvergenceWarning,
     HeywoodWarning,
     IdentificationError,
@@ -282,6 +281,10 @@ def sem(
     # Standard errors.
     if information == "expected":
         info = objective.information(optimum.x)
+    elif fiml:
+        # Closed-form Hessian of the FIML log-likelihood; lavaan takes it by
+        # numerical differences, which cost 4 x npar passes over the patterns.
+        info = objective.observed_information(optimum.x)
     else:
         info = ml.numerical_hessian(objective.gradient, optimum.x)
     divisor = stats.nobs - stats.ngroups if likelihood == "wishart" else stats.nobs
@@ -376,21 +379,15 @@ def _fit_measures(ram, stats, x, fmin_value, robust, fiml_objective) -> dict:
     if fiml_objective is None:
         measures = ml_fit_measures(ram, stats, x, fmin_value)
     else:
-        measures = fiml_fit_measures(fiml_objective, stats, x, fmin_value)
+        measures = fiml_fit_measures(fiml_objective, stats, x, fmin_value, robust)
     if robust is not None:
         test = robust.scaled_test(measures["chisq"], measures["df"],
                                   measures["baseline_df"])
         extra = robust_fit_measures(measures, test, stats.nobs, stats.ngroups)
         if fiml_objective is not None:
-            # NOTE: lavaan's robust CFI/TLI/RMSEA with missing data use the
-            # FIML-corrected statistic of Zhang & Savalei (2022), which is not
-            # implemented; they are reported as missing (NaN), with a warning.
-            extra = {k: (np.nan if "robust" in k else v) for k, v in extra.items()}
-            warnings.warn(
-                "the robust CFI, TLI and RMSEA of an MLR fit with missing='fiml' "
-                "(Zhang & Savalei, 2022) are not computed in this version and are "
-                "reported as NaN; the scaled measures (cfi_scaled, rmsea_scaled) are "
-                "available", LioWarning, stacklevel=4)
+            # With missing data lavaan's robust CFI, TLI and RMSEA are the
+            # FIML-corrected ones (Zhang & Savalei, 2022) of fiml_fit_measures.
+            extra = {k: v for k, v in extra.items() if not k.endswith("_robust")}
         measures.update(extra)
     return {name: _plain(value) for name, value in measures.items()}
 

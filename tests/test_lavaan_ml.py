@@ -41,6 +41,7 @@ ML_REFERENCES = [
     "sim_weighted_ml",
     "sim_cluster_ml",
     "sim_weighted_cluster_mlr",
+    "sim_onefactor_df0_weighted_mlr",
     "hs_mg_metric",
     "hs_mg_scalar",
     "hs_mg_strict",
@@ -58,6 +59,11 @@ ROBUST_MEASURES = [
     "rmsea_ci_upper_scaled", "rmsea_pvalue_scaled", "rmsea_notclose_pvalue_scaled",
     "rmsea_robust", "rmsea_ci_lower_robust", "rmsea_ci_upper_robust",
     "rmsea_pvalue_robust", "rmsea_notclose_pvalue_robust",
+]
+
+FIML_ROBUST_MEASURES = [
+    "cfi_robust", "tli_robust", "rmsea_robust", "rmsea_ci_lower_robust",
+    "rmsea_ci_upper_robust", "rmsea_pvalue_robust", "rmsea_notclose_pvalue_robust",
 ]
 
 _OPTION_NAMES = {
@@ -158,12 +164,9 @@ def test_fit_measures_match(pair):
     expected = reference["fit_measures"]
     names = FIT_MEASURES + (ROBUST_MEASURES if "chisq.scaled" in expected else [])
     if fit.options["missing"] == "fiml":
-        # The robust indices of FIML fits (Zhang & Savalei, 2022) are not
-        # implemented; the scaled ones are.
-        names = [name for name in names if not name.endswith("_robust")
-                 and "_robust" not in name and name != "rmsea_notclose_pvalue"]
-        if "chisq_scaled" in fit.fit_measures:
-            assert np.isnan(fit.fit_measures["cfi_robust"])
+        # lavaan reports the FIML-corrected robust indices (Zhang & Savalei,
+        # 2022) for ML as well as MLR fits with missing = "ml".
+        names = names + [name for name in FIML_ROBUST_MEASURES if name not in names]
     for name in names:
         lavaan_name = name.replace("_", ".")
         value = expected.get(lavaan_name)

@@ -72,11 +72,23 @@ hsm_preparation <- paste(
   "The rows are stored in extra$missing_rows_1based (1-based, in sample order)."
 )
 
+# lavaan 0.6.14 computes the robust CFI, TLI and RMSEA of a FIML fit from the
+# complete-data statistic at the EM moments (XX3, df3) and its scaling
+# factor (c.hat3), with the same for the baseline model (*.null). "V3"
+# (used for MLR) also corrects for nonnormality, "V6" (used for ML) does not.
+fiml_corrected_record <- function(fit) {
+  one <- function(version) {
+    lapply(lavaan:::lav_fit_fiml_corrected(fit, version = version), as.numeric)
+  }
+  list(V3 = one("V3"), V6 = one("V6"))
+}
+
 fiml_extra <- function(rows) {
   function(fit) {
     list(missing_rows_1based = rows,
          h1 = moments_record(lavInspect(fit, "h1"), fit),
-         coverage = matrix_record(lavInspect(fit, "coverage")))
+         coverage = matrix_record(lavInspect(fit, "coverage")),
+         fiml_corrected = fiml_corrected_record(fit))
   }
 }
 hsm_rows <- list(x1 = I(x1_rows), x5 = I(x5_rows))
@@ -112,6 +124,6 @@ fit_and_write(
   options = list(estimator = "MLR", missing = "ml"), data_file = "bfi.csv",
   extra = function(fit) {
     c(list(all_items_missing_rows_1based = I(all_missing)),
-      fiml_extra(list())(fit)[c("h1", "coverage")])
+      fiml_extra(list())(fit)[c("h1", "coverage", "fiml_corrected")])
   }
 )
