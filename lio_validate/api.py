@@ -192,8 +192,10 @@ def sem(
     ordered : sequence of str or True, optional
         Items to treat as ordinal (True: every observed variable).
     weights : str, optional
-        Column of sampling weights, normalized to sum to N (lavaan's
-        ``sampling.weights``). With continuous items the estimates are
+        Column of sampling weights, normalized to sum to each group's number
+        of rows (lavaan's ``sampling.weights`` with
+        ``sampling.weights.normalization = "group"``, the Mplus convention;
+        with one group lavaan's default gives the same). With continuous items the estimates are
         pseudo-ML with sandwich SEs and the Yuan-Bentler test. With ordinal
         items the thresholds, polychorics and Gamma come from weighted
         frequency tables and casewise scores.

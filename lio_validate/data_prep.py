@@ -253,6 +253,18 @@ def _check_weights(weights: pd.Series, name: str) -> np.ndarray:
     return values
 
 
+def _normalized(weights: np.ndarray) -> np.ndarray:
+    """Rescale a group's sampling weights to sum to its number of rows.
+
+    NOTE: lavaan 0.6.14's default normalization ("total") rescales over all
+    groups together and then counts each group's N as its sum of weights;
+    the per-group rule here keeps every group's N at its number of rows, so
+    multi-group weighted fits equal lavaan's with
+    ``sampling.weights.normalization = "group"``.
+    """
+    return weights * len(weights) / weights.sum()
+
+
 def prepare_data(
     parsed: ParsedModel, data, *, group: str | None = None, listwise: bool = True,
     weights: str | None = None, cluster: str | None = None,
@@ -261,8 +273,10 @@ def prepare_data(
 
     With ``listwise=False`` incomplete rows are kept (for FIML); the
     estimator then drops only rows with every model variable missing.
-    Sampling weights are normalized to sum to the number of rows used
-    (lavaan's ``sampling.weights.normalization = "total"``).
+    Sampling weights are normalized to sum to the number of rows used in
+    each group (lavaan's ``sampling.weights.normalization = "group"``, the
+    convention of Mplus). With one group this equals lavaan's default
+    "total"; with several groups lavaan's default gives other numbers.
 
     Returns
     -------
@@ -320,7 +334,6 @@ def prepare_data(
     if weights is not None:
         weight_values = _check_weights(_design_column(frame, weights, "weight")[complete],
                                        weights)
-        weight_values = weight_values * len(weight_values) / weight_values.sum()
     cluster_values = None
     if cluster is not None:
         cluster_values = pd.factorize(cluster_ids[complete])[0]
@@ -335,11 +348,21 @@ def prepare_data(
         names = group_names(levels, group)
         masks = [(labels == level).to_numpy() for level in levels]
     frames = tuple((name, values[mask]) for name, mask in zip(names, masks))
+    if weight_values is not None:
+        for name, mask in zip(names, masks):
+            if weight_values[mask].sum() <= 0:
+                raise DataError(
+                    f"the sampling weights in group {name!r} of {group!r} sum to 0, "
+                    f"so the group carries no weight; check the weight column "
+                    f"{weights!r} or drop the group"
+                )
     prepared = PreparedData(
         frames, nobs_total, dropped, group_missing,
         weights=None if weight_values is None else
-        tuple(weight_values[mask] for mask in masks),
+        tuple(_normalized(weight_values[mask]) for mask in masks),
+        # Codes 0..G_g - 1 within each group, because the cluster-robust
+        # factor G_g / (G_g - 1) and the cluster sums are taken per group.
         clusters=None if cluster_values is None else
-        tuple(cluster_values[mask] for mask in masks),
+        tuple(pd.factorize(cluster_values[mask])[0] for mask in masks),
     )
     return prepared, messages

@@ -42,6 +42,7 @@ ML_REFERENCES = [
     "sim_cluster_ml",
     "sim_weighted_cluster_mlr",
     "sim_onefactor_df0_weighted_mlr",
+    "sim_weighted_groups_mlr",
     "hs_mg_metric",
     "hs_mg_scalar",
     "hs_mg_strict",
@@ -87,6 +88,9 @@ def fit_reference(name: str):
         data = bfi_recoded()
     else:
         data = read_dataset(reference["data_file"])
+    if reference["data_preparation"].startswith("grp = "):
+        data = data.copy()
+        data["grp"] = np.where(data["org"] % 2 == 0, "even", "odd")
     # HSm: the values that R's set.seed(1) made missing, stored 1-based.
     for column, rows in reference["extra"].get("missing_rows_1based", {}).items():
         data = data.copy()

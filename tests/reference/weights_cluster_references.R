@@ -55,3 +55,21 @@ fit_and_write(
   options = list(weights = "w", estimator = "MLR"),
   data_file = sim_file
 )
+
+# Two groups (org even or odd) with sampling weights: lio_validate normalises
+# the weights within each group, lavaan's sampling.weights.normalization =
+# "group" (lavaan's default "total" gives other multi-group numbers).
+env$sim_groups <- env$sim
+env$sim_groups$grp <- ifelse(env$sim$org %% 2 == 0, "even", "odd")
+fit_and_write(
+  "sim_weighted_groups_mlr",
+  paste("Four-factor SEM on simulated data in two groups (org even or odd) with",
+        "sampling weights w normalised within each group and clusters org, MLR"),
+  paste('sem(sim_model, data = sim_groups, sampling.weights = "w", group = "grp",',
+        'cluster = "org", estimator = "MLR",',
+        'sampling.weights.normalization = "group")'),
+  env$sim_model, env,
+  options = list(weights = "w", cluster = "org", group = "grp", estimator = "MLR"),
+  data_file = sim_file,
+  data_preparation = "grp = 'even' if org %% 2 == 0 else 'odd'"
+)
