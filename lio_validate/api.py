@@ -101,9 +101,14 @@ def _check_options(estimator, information, missing, likelihood, ordered, weights
             f"unknown likelihood {likelihood!r}; choose 'normal' or 'wishart'"
         )
     if (weights or cluster) and (fiml or estimator == "MLM"):
+        design = " and ".join(f"{name} {value!r}" for name, value in
+                              (("weights", weights), ("cluster", cluster)) if value)
         raise LioInputError(
-            "weights= and cluster= work with estimator 'ML' or 'MLR' on complete "
-            "data in this version; drop missing='fiml' or estimator='MLM'"
+            f"the sampling design ({design}, given as weights=/cluster= or "
+            "--weights/--cluster, or taken from the codebook) works with estimator "
+            "'ML' or 'MLR' on complete cases in this version, not with "
+            f"{'missing=fiml' if fiml else 'estimator MLM'}. Use listwise deletion "
+            "(the default) with MLR, or fit without the design"
         )
     if ordered and estimator in _ESTIMATORS:
         raise LioInputError(

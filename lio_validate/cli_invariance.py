@@ -128,16 +128,20 @@ def _invariance(args: argparse.Namespace, argv: list[str]) -> int:
     stamp = started.strftime("%Y%m%d-%H%M%S")
     out_dir = args.out or Path("results") / f"{args.data.stem}-invariance-{stamp}"
     output.check_output_directory(out_dir)
-    ordered = None
-    if args.ordered:
-        ordered = True if args.ordered.strip().lower() == "all" else \
-            [name.strip() for name in args.ordered.split(",") if name.strip()]
     levels = [part.strip() for part in args.levels.split(",") if part.strip()] \
         if args.levels else None
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LioWarning)
         model_text = _read_model(args.model)
+        ordered = None
+        if args.ordered:
+            # The same check as run-sem's: every listed item is named if it is
+            # not an observed variable of the model.
+            from lio_validate.cli import _ordered_items
+
+            ordered = _ordered_items(args.ordered, model_text, args.model)
+            ordered = ordered if ordered is True else list(ordered)
         # The data go through the codebook (missing codes, text answers,
         # reverse-keyed items, design columns) as in run-sem.
         codebook_path = args.codebook or codebook_path_for(args.data)

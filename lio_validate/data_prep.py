@@ -318,10 +318,14 @@ def prepare_data(
         counts = values[keep].isna().sum()
         worst = counts[counts > 0].sort_values(ascending=False).head(3)
         detail = ", ".join(f"{name}: {int(n)}" for name, n in worst.items())
+        # FIML does not take a sampling design in this version, so the advice
+        # to use it is given only without weights and clusters.
+        advice = ("use missing='fiml' to keep them" if weights is None
+                  and cluster is None else "missing='fiml' does not take sampling "
+                  "weights or clusters in this version")
         messages.append(
             f"listwise deletion dropped {dropped} of {int(keep.sum())} rows with "
-            f"missing values (most missing: {detail}); use missing='fiml' to keep "
-            "them"
+            f"missing values (most missing: {detail}); {advice}"
         )
     if not complete.any():
         raise DataError(

@@ -761,6 +761,12 @@ def invariance(
             group_partial=group_partial, rule=rule, effect_sizes=effect_sizes,
             min_group_size=min_group_size, weights=weights, cluster=cluster)
     estimator = "ML" if estimator is None else str(estimator).upper()
+    if estimator in ("WLSMV", "DWLS", "ULSMV", "ULS"):
+        raise LioInputError(
+            f"estimator {estimator!r} is for ordinal items, but none are declared; "
+            "give ordered=[...] or ordered=True (--ordered COL,COL or --ordered all "
+            "on the command line), or use 'MLR' for items treated as continuous"
+        )
     if estimator not in _ESTIMATORS:
         raise LioInputError(
             f"unknown estimator {estimator!r} for the invariance ladder of continuous "

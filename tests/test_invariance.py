@@ -359,6 +359,11 @@ def test_ordered_continuous_items_rejected(hs):
 
 def test_unknown_estimator_rejected(hs):
     with pytest.raises(LioInputError, match="choose one of ML, MLR, MLM"):
+        invariance(HS_MODEL, hs, "school", estimator="GLS")
+
+
+def test_ordinal_estimator_without_ordered_rejected(hs):
+    with pytest.raises(LioInputError, match="none are declared"):
         invariance(HS_MODEL, hs, "school", estimator="WLSMV")
 
 

@@ -26,6 +26,7 @@ import pytest
 from conftest import read_dataset
 from reference_loader import load_reference
 
+from lio_validate.api import sem as lv_sem
 from lio_validate.exceptions import DataError, LioInputError, LioWarning
 from lio_validate.invariance import DecisionRule, invariance
 from lio_validate.wls import fit_dwls
@@ -438,3 +439,34 @@ def test_weighted_ladder_compares_scaled_statistics():
     assert table["chisq"].iat[1] == metric["chisq_scaled"]
     assert np.isfinite(table["delta_scaling_factor"].iat[1])
     assert result.fits["metric"].options["weights"] == "weight"
+
+
+def test_cli_invariance_names_misspelt_ordered_item(tmp_path, bfi_edu):
+    data = tmp_path / "bfi_edu.csv"
+    bfi_edu.to_csv(data, index=False)
+    model = tmp_path / "ac.lav"
+    model.write_text(AC_MODEL, encoding="utf-8")
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "lio_validate", "invariance", "--data", str(data),
+         "--model", str(model), "--group", "education_band", "--ordered", "A1,AA2",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+
+    assert completed.returncode == 2
+    assert "'AA2'" in completed.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_fiml_with_design_message_names_columns():
+    from lio_validate.codebook import prepare_survey
+
+    survey = quiet(prepare_survey, EXAMPLE / "survey.sav", EXAMPLE / "codebook.yaml")
+    model = (EXAMPLE / "model.lav").read_text(encoding="utf-8")
+    with pytest.raises(LioInputError) as caught:
+        quiet(lv_sem, model, survey.frame, estimator="MLR", missing="fiml",
+              weights="weight", cluster="org_id")
+    message = str(caught.value)
+    assert "weights 'weight'" in message
+    assert "cluster 'org_id'" in message
+    assert "codebook" in message
